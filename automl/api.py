@@ -1,0 +1,138 @@
+"""The Python facade: `AutoML(...).fit(df, target=...)`, then predict, save, load.
+
+Users meet only this class (and the scikit-learn estimators built on it); the job,
+search and artifact modules stay behind it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from automl.artifacts.store import load_model, save_model
+from automl.data.ingest import read_table
+from automl.ensemble.predictor import TabularModel
+from automl.job import FitResult, fit_table
+from automl.spec import JobSpec
+
+
+class AutoML:
+    """Search model families and hyperparameters on Ray, keep the best model.
+
+    Args:
+        task: "auto", "binary", "multiclass" or "regression".
+        metric: one of `automl.evaluation.METRICS`; None for the task's default.
+        time_budget_s: wall-clock budget of the whole fit, in seconds.
+        max_trials: stop after this many trials (None: only the time budget).
+        strategy: Optuna sampler: "tpe", "random", "qmc" or "cmaes".
+        models: model family keys to search (None: all registered families).
+        cv_folds: folds of the cross-validation every trial is scored with.
+        seed: seeds folds, sampler and models.
+        cpus_per_trial: CPUs each trial holds (its thread count).
+        address: Ray cluster address; None starts or reuses a local instance.
+        verbose: show the live progress line.
+
+    Example:
+        >>> am = AutoML(time_budget_s=60).fit(train_df, target="y")  # doctest: +SKIP
+        >>> am.leaderboard().head()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        task: str = "auto",
+        metric: str | None = None,
+        time_budget_s: float | None = 60.0,
+        max_trials: int | None = None,
+        strategy: str = "tpe",
+        models: list[str] | None = None,
+        cv_folds: int = 5,
+        seed: int = 0,
+        cpus_per_trial: float = 1.0,
+        address: str | None = None,
+        verbose: bool = True,
+    ) -> None:
+        self.task = task
+        self.metric = metric
+        self.time_budget_s = time_budget_s
+        self.max_trials = max_trials
+        self.strategy = strategy
+        self.models = models
+        self.cv_folds = cv_folds
+        self.seed = seed
+        self.cpus_per_trial = cpus_per_trial
+        self.address = address
+        self.verbose = verbose
+        self.model_: TabularModel | None = None
+        self.result_: FitResult | None = None
+
+    def spec(self, target: str, train: str = "<dataframe>") -> JobSpec:
+        """The job spec these settings describe (validated)."""
+        return JobSpec.from_dict(
+            {
+                "data": {"train": train, "target": target},
+                "task": self.task,
+                "metric": self.metric,
+                "budget": {"time_s": self.time_budget_s, "max_trials": self.max_trials},
+                "search": {
+                    "strategy": self.strategy,
+                    "models": self.models,
+                    "cv_folds": self.cv_folds,
+                    "seed": self.seed,
+                },
+                "resources": {"address": self.address, "cpus_per_trial": self.cpus_per_trial},
+            }
+        )
+
+    def fit(self, data: pd.DataFrame | str | Path, target: str) -> AutoML:
+        """Search on `data` (a DataFrame or a CSV / Parquet path) to predict `target`."""
+        location = None if isinstance(data, pd.DataFrame) else str(data)
+        spec = self.spec(target, train=location or "<dataframe>")
+        frame = data if isinstance(data, pd.DataFrame) else read_table(location)  # type: ignore[arg-type]
+        self.result_ = fit_table(frame, spec, show_progress=self.verbose)
+        self.model_ = self.result_.model
+        return self
+
+    def _model(self) -> TabularModel:
+        if self.model_ is None:
+            raise RuntimeError("this AutoML is not fitted yet: call fit() or AutoML.load()")
+        return self.model_
+
+    def leaderboard(self) -> pd.DataFrame:
+        """Every trial, best first (empty for a loaded model: the leaderboard stays in the run)."""
+        if self.result_ is None:
+            self._model()
+            return pd.DataFrame()
+        return self.result_.leaderboard.copy()
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return dict(self.result_.summary) if self.result_ else {}
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Labels (classification) or values (regression) for each row."""
+        return self._model().predict(frame)
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Class probabilities, columns in the order of `classes`."""
+        return self._model().predict_proba(frame)
+
+    @property
+    def classes(self) -> list[Any] | None:
+        return self._model().classes
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the model as a checksummed artifact directory."""
+        extra = {"cv_score": self.result_.summary["ensemble_cv_score"]} if self.result_ else None
+        return save_model(self._model(), directory, extra=extra)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> AutoML:
+        """Load a saved model after verifying every file's checksum."""
+        model = load_model(directory)
+        am = cls(task=model.task, metric=model.metric)
+        am.model_ = model
+        return am

@@ -1,0 +1,184 @@
+"""The `automl` command. Thin: parse arguments, call the library, print.
+
+Exit codes: 0 success; 2 bad input or usage (one line on stderr, no traceback);
+1 internal error (a bug: the traceback is printed to help report it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from automl.errors import AutoMLError, DataError
+from automl.spec import STRATEGIES, JobSpec
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    spec = JobSpec.from_dict(
+        _drop_none(
+            {
+                "name": Path(args.data).stem,
+                "data": {"train": args.data, "test": args.test, "target": args.target},
+                "task": args.task,
+                "metric": args.metric,
+                "budget": _drop_none({"time_s": args.time_budget, "max_trials": args.max_trials}),
+                "search": _drop_none(
+                    {
+                        "strategy": args.strategy,
+                        "seed": args.seed,
+                        "cv_folds": args.cv_folds,
+                        "models": args.models.split(",") if args.models else None,
+                    }
+                ),
+                "resources": _drop_none({"address": args.address, "cpus_per_trial": args.cpus_per_trial}),
+                "output": args.output,
+            }
+        )
+    )
+    return _run(spec, args.output, quiet=args.quiet)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    return _run(JobSpec.from_yaml(args.spec), args.output, quiet=args.quiet)
+
+
+def _run(spec: JobSpec, output: str | None, *, quiet: bool) -> int:
+    from automl.job import run_job
+
+    result, directory = run_job(spec, output, show_progress=not quiet)
+    s = result.summary
+    print(
+        f"best model: {s['best_model']} | cv {s['metric']} {s['best_cv_score']:.5g} | "
+        f"{s['n_trials']} trials ({s['n_failed']} failed) | {s['wall_s']:.1f}s"
+    )
+    if "test_score" in s:
+        print(f"test {s['metric']}: {s['test_score']:.5g}")
+    for note in result.notes:
+        print(f"note: {note}")
+    if not quiet:
+        shown = result.leaderboard.head(5)[["rank", "model", "status", "cv_score", "cv_std", "fit_s"]]
+        print(shown.to_string(index=False))
+    print(f"run directory: {directory}")
+    return EXIT_OK
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from automl.artifacts import load_model
+    from automl.data import read_table, write_table
+
+    if Path(args.output).suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise DataError(f"--output {args.output}: use a .csv or .parquet file name")
+    model = load_model(args.model_dir)
+    frame = read_table(args.data)
+    predictions = model.prediction_frame(frame)
+    write_table(predictions, args.output)
+    print(f"wrote {len(predictions)} predictions to {args.output}")
+    return EXIT_OK
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from automl.artifacts import load_model
+    from automl.data import read_table
+    from automl.job import score_table
+
+    model = load_model(args.model_dir)
+    frame = read_table(args.data)
+    scores = score_table(model, frame)
+    print(
+        json.dumps(
+            {"metric": model.metric, "score": scores.get(model.metric), "n_rows": len(frame), "metrics": scores},
+            indent=2,
+        )
+    )
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from automl.evaluation.report import write_report
+
+    run_dir = Path(args.run_dir)
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+        board = pd.read_csv(run_dir / "leaderboard.csv")
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{run_dir}: not a readable run directory ({exc})") from None
+    print(write_report(run_dir, summary, board))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="automl", description="Distributed AutoML on Ray.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    fit = commands.add_parser("fit", help="search models for a table and save the best")
+    fit.add_argument("data", help="training table (.csv or .parquet; a path or a URI)")
+    fit.add_argument("--target", required=True, help="column to predict")
+    fit.add_argument("--task", choices=["auto", "binary", "multiclass", "regression"], default="auto")
+    fit.add_argument("--metric", help="roc_auc, log_loss, accuracy, balanced_accuracy, f1, rmse, mae, r2")
+    fit.add_argument("--time-budget", type=float, metavar="SECONDS", help="wall-clock budget (default 60)")
+    fit.add_argument("--max-trials", type=int, metavar="N")
+    fit.add_argument("--strategy", choices=STRATEGIES)
+    fit.add_argument("--seed", type=int)
+    fit.add_argument("--cv-folds", type=int, metavar="K")
+    fit.add_argument("--models", metavar="A,B,...", help="model families to search (default: all)")
+    fit.add_argument("--cpus-per-trial", type=float, metavar="N")
+    fit.add_argument("--test", metavar="DATA", help="held-out table to score the final model on")
+    fit.add_argument("--address", metavar="RAY_ADDRESS", help="run on an existing Ray cluster")
+    fit.add_argument("--output", metavar="DIR", help="run directory (default runs/<name>-<time>)")
+    fit.add_argument("--quiet", action="store_true", help="no progress display")
+    fit.set_defaults(handler=_cmd_fit)
+
+    run = commands.add_parser("run", help="run a job from a YAML spec")
+    run.add_argument("spec", help="job spec file")
+    run.add_argument("--output", metavar="DIR", help="run directory (overrides the spec's output)")
+    run.add_argument("--quiet", action="store_true", help="no progress display")
+    run.set_defaults(handler=_cmd_run)
+
+    predict = commands.add_parser("predict", help="predict a table with a saved model")
+    predict.add_argument("model_dir")
+    predict.add_argument("data")
+    predict.add_argument("--output", required=True, metavar="FILE", help=".csv or .parquet")
+    predict.set_defaults(handler=_cmd_predict)
+
+    evaluate = commands.add_parser("evaluate", help="score a saved model on a labelled table (JSON)")
+    evaluate.add_argument("model_dir")
+    evaluate.add_argument("data")
+    evaluate.set_defaults(handler=_cmd_evaluate)
+
+    report = commands.add_parser("report", help="rewrite a run directory's report.html")
+    report.add_argument("run_dir")
+    report.set_defaults(handler=_cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except AutoMLError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:
+        traceback.print_exc()
+        print("internal error: please report it with the traceback above", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _drop_none(mapping: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if v is not None}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

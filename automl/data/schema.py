@@ -1,0 +1,240 @@
+"""Column type inference, task inference and the input schema a model is trained on.
+
+The schema is learned once from the training table and stored in the artifact, so that
+prediction-time tables (files, HTTP rows) are coerced to exactly the training types.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from automl.errors import DataError
+
+ColumnKind = Literal["numeric", "categorical", "boolean", "datetime", "excluded"]
+TaskName = Literal["binary", "multiclass", "regression"]
+
+# Integer targets with at most this many distinct values are treated as class labels.
+MAX_CLASSES_FOR_INTEGER_TARGET = 10
+_ID_NAME = re.compile(r"(^|_|\b)(id|uuid|guid|key)$", re.IGNORECASE)
+_TRUE_FALSE = {"true", "false", "yes", "no", "y", "n", "t", "f"}
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """One input column: its inferred kind, and why it was excluded if it was."""
+
+    name: str
+    kind: ColumnKind
+    note: str = ""
+    cardinality: int = 0  # distinct values seen in training (categorical columns)
+
+
+@dataclass
+class TableSchema:
+    """The feature columns of a training table and how each is treated."""
+
+    columns: list[ColumnInfo]
+    target: str
+    task: TaskName
+    classes: list[Any] | None = None
+    allows_missing: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def features(self) -> list[str]:
+        return [c.name for c in self.columns if c.kind != "excluded"]
+
+    def names_of(self, *kinds: ColumnKind) -> list[str]:
+        return [c.name for c in self.columns if c.kind in kinds]
+
+    @property
+    def notes(self) -> list[str]:
+        return [f"{c.name}: {c.note}" for c in self.columns if c.note]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.classes is not None:
+            data["classes"] = [_plain(c) for c in self.classes]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TableSchema:
+        return cls(
+            columns=[ColumnInfo(**c) for c in data["columns"]],
+            target=data["target"],
+            task=data["task"],
+            classes=data.get("classes"),
+            allows_missing=dict(data.get("allows_missing", {})),
+        )
+
+
+def infer_task(target: pd.Series) -> TaskName:
+    """Guess binary / multiclass / regression from the target's values.
+
+    Strings, booleans and categories are classes; floats with fractions are regression;
+    integers are classes only when there are few distinct values (ages or counts with many
+    values are better modelled as numbers).
+    """
+    values = target.dropna()
+    n_unique = values.nunique()
+    if n_unique < 2:
+        raise DataError(f"target column {target.name!r} has {n_unique} distinct value(s); need at least 2")
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return "binary" if n_unique == 2 else "multiclass"
+    numbers = values.astype(float)
+    is_integral = bool(np.all(np.isfinite(numbers)) and np.all(np.mod(numbers, 1) == 0))
+    if n_unique == 2:
+        return "binary"
+    if is_integral and n_unique <= MAX_CLASSES_FOR_INTEGER_TARGET:
+        return "multiclass"
+    return "regression"
+
+
+def infer_schema(frame: pd.DataFrame, target: str, task: str = "auto") -> TableSchema:
+    """Infer each feature column's kind and the task; check the target is usable.
+
+    Raises:
+        DataError: unknown target column, a target with fewer than two classes, a
+            classification task asked for on a continuous target, or no usable feature.
+    """
+    if target not in frame.columns:
+        raise DataError(f"target column {target!r} not found; columns are: {_list_names(frame.columns)}")
+    y = frame[target].dropna()
+    if len(y) == 0:
+        raise DataError(f"target column {target!r} has no values")
+    inferred = infer_task(y)
+    if task == "auto":
+        task = inferred
+    elif task in ("binary", "multiclass"):
+        n_classes = y.nunique()
+        if task == "binary" and n_classes != 2:
+            raise DataError(f"task binary needs a target with 2 classes; {target!r} has {n_classes}")
+        if task == "multiclass" and n_classes < 3:
+            raise DataError(f"task multiclass needs at least 3 classes; {target!r} has {n_classes}")
+        if n_classes > max(50, len(y) // 5):
+            raise DataError(f"target {target!r} has {n_classes} distinct values: too many to be classes")
+    elif task == "regression":
+        if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
+            raise DataError(f"task regression needs a numeric target; {target!r} is {y.dtype}")
+    else:
+        raise DataError(f"unknown task {task!r}; choose auto, binary, multiclass or regression")
+
+    columns = [_infer_column(frame[name]) for name in frame.columns if name != target]
+    if not any(c.kind != "excluded" for c in columns):
+        raise DataError("no usable feature columns (every column is the target, constant, an ID or free text)")
+    classes = sorted(y.unique().tolist(), key=_sort_key) if task != "regression" else None
+    allows_missing = {c.name: bool(frame[c.name].isna().any()) for c in columns if c.kind != "excluded"}
+    return TableSchema(columns=columns, target=target, task=task, classes=classes, allows_missing=allows_missing)
+
+
+def coerce_features(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
+    """Select the schema's feature columns and convert them to the training types.
+
+    Unparseable numbers and dates become missing values (handled by the pipeline);
+    a missing column is an error naming it.
+    """
+    missing = [name for name in schema.features if name not in frame.columns]
+    if missing:
+        raise DataError(f"missing column(s): {_list_names(missing)}")
+    out = {}
+    for info in schema.columns:
+        if info.kind == "excluded":
+            continue
+        column = frame[info.name]
+        if info.kind == "numeric":
+            out[info.name] = pd.to_numeric(column, errors="coerce").astype("float64")
+        elif info.kind == "datetime":
+            out[info.name] = _to_datetime(column)
+        else:  # categorical and boolean: compared as strings so 1, "1" and True agree
+            out[info.name] = _to_category_strings(column)
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _infer_column(column: pd.Series) -> ColumnInfo:
+    name = str(column.name)
+    values = column.dropna()
+    n = len(values)
+    if n == 0:
+        return ColumnInfo(name, "excluded", "excluded: every value is missing")
+    n_unique = values.nunique()
+    if n_unique == 1:
+        return ColumnInfo(name, "excluded", "excluded: constant")
+    if pd.api.types.is_bool_dtype(values):
+        return ColumnInfo(name, "boolean", cardinality=2)
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return ColumnInfo(name, "datetime")
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.astype(float)
+        integral = bool(np.all(np.mod(numbers[np.isfinite(numbers)], 1) == 0))
+        if integral and n_unique == n and n >= 20 and (_ID_NAME.search(name) or _is_sequence(numbers)):
+            return ColumnInfo(name, "excluded", "excluded: looks like a row ID (unique integers)")
+        return ColumnInfo(name, "numeric")
+    strings = values.astype(str)
+    if n_unique == 2 and set(strings.str.lower().unique()) <= _TRUE_FALSE:
+        return ColumnInfo(name, "boolean", cardinality=2)
+    if _looks_like_dates(strings):
+        return ColumnInfo(name, "datetime")
+    if n >= 20 and n_unique == n:
+        return ColumnInfo(name, "excluded", "excluded: looks like an ID (every value unique)")
+    if n >= 20 and n_unique > 0.5 * n and strings.str.len().mean() > 30 and strings.str.contains(" ").mean() > 0.5:
+        return ColumnInfo(name, "excluded", "excluded: free text (not modelled yet)")
+    return ColumnInfo(name, "categorical", cardinality=int(n_unique))
+
+
+def _is_sequence(numbers: pd.Series) -> bool:
+    ordered = np.sort(numbers.to_numpy())
+    return bool(np.all(np.diff(ordered) == 1))
+
+
+def _looks_like_dates(strings: pd.Series) -> bool:
+    sample = strings.head(200)
+    if not sample.str.contains(r"\d{1,4}[-/.:]\d{1,2}", regex=True).mean() > 0.9:
+        return False
+    parsed = _to_datetime(sample)
+    return bool(parsed.notna().mean() > 0.95)
+
+
+def _to_datetime(column: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(column):
+        values = column
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            values = pd.to_datetime(column, errors="coerce", format="mixed", utc=True)
+    if getattr(values.dt, "tz", None) is not None:
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    return values.astype("datetime64[ns]")
+
+
+def _to_category_strings(column: pd.Series) -> pd.Series:
+    def as_text(value: Any) -> Any:
+        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+            return np.nan
+        if isinstance(value, (bool, np.bool_)):
+            return "true" if value else "false"
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            return str(int(value))
+        text = str(value)
+        return text.lower() if text.lower() in _TRUE_FALSE else text
+
+    return column.astype(object).map(as_text).astype(object)
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    # Numbers before strings so mixed labels still sort deterministically.
+    return (0, value) if isinstance(value, (int, float, np.number)) else (1, str(value))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _list_names(names: Any, limit: int = 20) -> str:
+    names = [str(n) for n in names]
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" (and {len(names) - limit} more)" if len(names) > limit else "")

@@ -1,0 +1,108 @@
+"""The model a job produces: weighted members, each a bag of fold pipelines.
+
+A member is one trial's configuration fitted on each CV fold's training rows; averaging
+its fold models gives a bagged predictor with no refit. The best single trial is a
+one-member model; ensembles (selection, stacking) reuse the same shape with more members,
+so saving, loading, predicting and serving never special-case them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from automl.data.schema import TableSchema, coerce_features
+
+
+def full_probabilities(pipeline: Pipeline, X: pd.DataFrame, n_classes: int) -> np.ndarray:
+    """Class probabilities with one column per job class, even if a fold missed a class."""
+    proba = np.asarray(pipeline.predict_proba(X), dtype=np.float64)
+    seen = np.asarray(pipeline.classes_, dtype=int)
+    if proba.shape[1] == n_classes and np.array_equal(seen, np.arange(n_classes)):
+        return proba
+    full = np.zeros((len(X), n_classes))
+    full[:, seen] = proba
+    return full
+
+
+@dataclass
+class Member:
+    """One trial's configuration, fitted once per fold."""
+
+    trial_id: str
+    family: str
+    params: dict[str, Any]
+    fold_models: list[Pipeline]
+
+    def predict_raw(self, X: pd.DataFrame, task: str, n_classes: int) -> np.ndarray:
+        """Average of the fold models: probabilities (classification) or values."""
+        if task == "regression":
+            return np.mean([np.asarray(m.predict(X), dtype=np.float64) for m in self.fold_models], axis=0)
+        return np.mean([full_probabilities(m, X, n_classes) for m in self.fold_models], axis=0)
+
+
+@dataclass
+class TabularModel:
+    """A trained model for one table: input schema, task, classes and weighted members."""
+
+    schema: TableSchema
+    metric: str
+    members: list[Member]
+    weights: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.weights:
+            self.weights = [1.0 / len(self.members)] * len(self.members)
+
+    @property
+    def task(self) -> str:
+        return self.schema.task
+
+    @property
+    def classes(self) -> list[Any] | None:
+        return self.schema.classes
+
+    def predict_raw(self, frame: pd.DataFrame) -> np.ndarray:
+        """Probabilities (n, n_classes) or regression values (n,), from a raw input table.
+
+        Raises:
+            DataError: a feature column of the training table is missing.
+        """
+        X = coerce_features(frame, self.schema)
+        n_classes = len(self.classes or [])
+        total = None
+        for weight, member in zip(self.weights, self.members, strict=True):
+            part = weight * member.predict_raw(X, self.task, n_classes)
+            total = part if total is None else total + part
+        assert total is not None
+        if self.task != "regression":
+            total = total / total.sum(axis=1, keepdims=True)
+        return total
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Predicted labels (original class values) or regression values."""
+        raw = self.predict_raw(frame)
+        if self.task == "regression":
+            return raw
+        return np.asarray(self.classes, dtype=object)[np.argmax(raw, axis=1)]
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Class probabilities, columns in the order of `classes`."""
+        if self.task == "regression":
+            raise TypeError("predict_proba is only defined for classification models")
+        return self.predict_raw(frame)
+
+    def prediction_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The `automl predict` output: `prediction`, plus `proba_<class>` per class."""
+        raw = self.predict_raw(frame)
+        if self.task == "regression":
+            return pd.DataFrame({"prediction": raw}, index=frame.index)
+        classes = list(self.classes or [])
+        out = pd.DataFrame({"prediction": np.asarray(classes, dtype=object)[np.argmax(raw, axis=1)]}, index=frame.index)
+        for i, label in enumerate(classes):
+            out[f"proba_{label}"] = raw[:, i]
+        return out

@@ -1,0 +1,105 @@
+"""scikit-learn estimators over AutoML: `AutoMLClassifier` and `AutoMLRegressor`.
+
+They follow the estimator contract (`__init__` only stores, `fit` returns self, learned
+state ends in `_`), so they drop into pipelines, `cross_val_score` and grid searches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+from automl.api import AutoML
+
+_TARGET = "__target__"
+
+
+class _AutoMLEstimator(BaseEstimator):
+    _task_kind: str
+
+    def __init__(
+        self,
+        *,
+        metric: str | None = None,
+        time_budget_s: float | None = 60.0,
+        max_trials: int | None = None,
+        strategy: str = "tpe",
+        models: list[str] | None = None,
+        cv_folds: int = 5,
+        seed: int = 0,
+        cpus_per_trial: float = 1.0,
+        address: str | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.metric = metric
+        self.time_budget_s = time_budget_s
+        self.max_trials = max_trials
+        self.strategy = strategy
+        self.models = models
+        self.cv_folds = cv_folds
+        self.seed = seed
+        self.cpus_per_trial = cpus_per_trial
+        self.address = address
+        self.verbose = verbose
+
+    def _frame(self, X: Any) -> pd.DataFrame:
+        if isinstance(X, pd.DataFrame):
+            return X.rename(columns=str)
+        array = np.asarray(X)
+        if array.ndim != 2:
+            raise ValueError(f"expected a 2-D array of features, got shape {array.shape}")
+        return pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
+
+    def fit(self, X: Any, y: Any) -> _AutoMLEstimator:
+        frame = self._frame(X)
+        if _TARGET in frame.columns:
+            raise ValueError(f"feature column name {_TARGET!r} is reserved")
+        frame = frame.assign(**{_TARGET: np.asarray(y)})
+        task = "auto" if self._task_kind == "classification" else "regression"
+        self.automl_ = AutoML(
+            task=task,
+            metric=self.metric,
+            time_budget_s=self.time_budget_s,
+            max_trials=self.max_trials,
+            strategy=self.strategy,
+            models=self.models,
+            cv_folds=self.cv_folds,
+            seed=self.seed,
+            cpus_per_trial=self.cpus_per_trial,
+            address=self.address,
+            verbose=self.verbose,
+        ).fit(frame, target=_TARGET)
+        if self._task_kind == "classification" and self.automl_.classes is None:
+            raise ValueError("AutoMLClassifier needs class labels; use AutoMLRegressor for a continuous target")
+        self.n_features_in_ = frame.shape[1] - 1
+        self.feature_names_in_ = np.asarray(frame.columns[:-1], dtype=object)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.automl_.predict(self._frame(X))
+
+
+class AutoMLClassifier(ClassifierMixin, _AutoMLEstimator):
+    """AutoML classification with scikit-learn's interface."""
+
+    _task_kind = "classification"
+
+    def fit(self, X: Any, y: Any) -> AutoMLClassifier:
+        super().fit(X, y)
+        self.classes_ = np.asarray(self.automl_.classes)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.asarray(super().predict(X)).astype(self.classes_.dtype)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self.automl_.predict_proba(self._frame(X))
+
+
+class AutoMLRegressor(RegressorMixin, _AutoMLEstimator):
+    """AutoML regression with scikit-learn's interface."""
+
+    _task_kind = "regression"

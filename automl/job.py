@@ -1,0 +1,322 @@
+"""One AutoML job, end to end: data -> search -> final model -> run directory.
+
+The CLI, the Python API and (later) Ray Jobs all come through here, so a job behaves
+the same however it was started. Everything a user can get wrong is checked before any
+output is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from automl.artifacts.store import save_model
+from automl.data.ingest import read_table
+from automl.data.schema import TableSchema, coerce_features, infer_schema
+from automl.data.splits import make_folds
+from automl.ensemble.predictor import Member, TabularModel
+from automl.errors import AutoMLError, DataError, SearchError, SpecError
+from automl.evaluation.leaderboard import leaderboard_frame
+from automl.evaluation.metrics import Metric, resolve_metric
+from automl.evaluation.report import write_report
+from automl.models import registry
+from automl.spec import JobSpec
+
+# Time kept back from the search for assembling and saving the final model.
+RESERVE_FRACTION = 0.05
+RESERVE_MIN_S = 2.0
+RESERVE_MAX_S = 10.0
+
+
+@dataclass
+class FitResult:
+    """What a job produced, in memory."""
+
+    spec: JobSpec
+    model: TabularModel
+    leaderboard: pd.DataFrame
+    summary: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[None]:
+    """Use the running Ray, connect to `address`, or start an embedded local instance.
+
+    Only a Ray instance started here is shut down here.
+    """
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
+    if address is None:
+        kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
+    try:
+        ray.init(address=address, **kwargs)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        where = address or "a new local instance"
+        raise SpecError(f"cannot start or reach Ray at {where}: {str(exc).strip().splitlines()[0]}") from None
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def fit_table(
+    frame: pd.DataFrame, spec: JobSpec, *, show_progress: bool = True, started: float | None = None
+) -> FitResult:
+    """Run the search on an in-memory table and build the final model.
+
+    Args:
+        frame: the training table, target column included.
+        spec: the job.
+        show_progress: draw the live progress line on stderr.
+        started: `time.monotonic()` at the job's start, when loading came before.
+
+    Raises:
+        AutoMLError: bad input (spec, data) or no trial produced a model.
+    """
+    started = time.monotonic() if started is None else started
+    notes: list[str] = []
+    frame = _drop_missing_targets(frame, spec.data.target, notes)
+    schema = infer_schema(frame, spec.data.target, spec.task)
+    metric = resolve_metric(spec.metric, schema.task)
+    notes.extend(schema.notes)
+    families = _families(spec, len(frame), schema.task, notes)
+    y = _encode_target(frame[spec.data.target], schema)
+    _check_enough_rows(y, schema, spec.search.cv_folds)
+    if spec.ensemble.method != "best":
+        raise SpecError(f"ensemble.method {spec.ensemble.method!r} is not available yet; use 'best'")
+
+    from automl.search import SearchSettings, TrialData, run_search  # Ray-heavy: import on use
+
+    data = TrialData(
+        X=coerce_features(frame, schema),
+        y=y,
+        schema=schema,
+        folds=make_folds(
+            y, classification=schema.task != "regression", n_folds=spec.search.cv_folds, seed=spec.search.seed
+        ),
+        metric=metric.name,
+        families=families,
+        seed=spec.search.seed,
+        n_threads=max(1, int(spec.resources.cpus_per_trial)),
+    )
+    with ray_session(spec.resources.address):
+        settings = SearchSettings(
+            strategy=spec.search.strategy,
+            seed=spec.search.seed,
+            max_trials=spec.budget.max_trials,
+            time_budget_s=_search_budget(spec.budget.time_s, started),
+            cpus_per_trial=spec.resources.cpus_per_trial,
+            keep_models=max(spec.ensemble.top_k, 1),
+            show_progress=show_progress,
+        )
+        search = run_search(data, settings)
+    model, best_row = _best_single_model(search, schema, metric)
+    board = leaderboard_frame(search.rows, metric)
+    finished = search.finished
+    summary = {
+        "name": spec.name,
+        "task": schema.task,
+        "metric": metric.name,
+        "target": schema.target,
+        "classes": schema.to_dict()["classes"],
+        "n_rows": int(len(frame)),
+        "n_features": len(schema.features),
+        "n_trials": len(finished),
+        "n_failed": sum(r.status == "failed" for r in finished),
+        "n_stopped": sum(r.status == "stopped" for r in search.rows),
+        "best_model": best_row.family,
+        "best_trial": best_row.trial_id,
+        "best_params": best_row.params,
+        "best_cv_score": best_row.outcome.score,  # type: ignore[union-attr]
+        "ensemble_method": "best",
+        "ensemble_cv_score": best_row.outcome.score,  # type: ignore[union-attr]
+        "strategy": spec.search.strategy,
+        "seed": spec.search.seed,
+        "cv_folds": len(data.folds),
+        "time_budget_s": spec.budget.time_s,
+        "max_trials": spec.budget.max_trials,
+        "search_wall_s": round(search.wall_s, 2),
+        "notes": notes,
+    }
+    summary["wall_s"] = round(time.monotonic() - started, 2)
+    return FitResult(spec=spec, model=model, leaderboard=board, summary=summary, notes=notes)
+
+
+def run_job(spec: JobSpec, output: str | Path | None = None, *, show_progress: bool = True) -> tuple[FitResult, Path]:
+    """Load the spec's data, fit, and write the run directory.
+
+    Returns:
+        The result and the run directory (model/, leaderboard.csv, summary.json, report.html).
+    """
+    started = time.monotonic()
+    frame = read_table(spec.data.train)
+    test = read_table(spec.data.test) if spec.data.test else None
+    if test is not None and spec.data.target not in test.columns:
+        raise DataError(f"test table {spec.data.test} has no target column {spec.data.target!r}")
+    directory = Path(output or spec.output or f"runs/{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if directory.exists() and not directory.is_dir():
+        raise SpecError(f"output {directory} exists and is not a directory")
+    result = fit_table(frame, spec, show_progress=show_progress, started=started)
+    if test is not None:
+        result.summary["test_score"] = score_table(result.model, test)[result.model.metric]
+    write_run_dir(result, directory, started)
+    return result, directory
+
+
+def write_run_dir(result: FitResult, directory: Path, started: float) -> None:
+    """Write the artifact first, then the tables: a crash leaves no summary without a model."""
+    directory.mkdir(parents=True, exist_ok=True)
+    save_model(
+        result.model,
+        directory / "model",
+        extra={"cv_score": result.summary["ensemble_cv_score"], "trained_rows": result.summary["n_rows"]},
+    )
+    result.summary["wall_s"] = round(time.monotonic() - started, 2)
+    _atomic_write(directory / "leaderboard.csv", result.leaderboard.to_csv(index=False))
+    _atomic_write(directory / "summary.json", json.dumps(result.summary, indent=2, default=_json_default))
+    write_report(directory, result.summary, result.leaderboard)
+
+
+def score_table(model: TabularModel, frame: pd.DataFrame) -> dict[str, float]:
+    """Every metric that fits the model's task, on a table that holds the target."""
+    from automl.evaluation.metrics import METRICS
+
+    target = model.schema.target
+    if target not in frame.columns:
+        raise DataError(f"the table has no target column {target!r}")
+    frame = frame[frame[target].notna()]
+    if frame.empty:
+        raise DataError(f"every value of target column {target!r} is missing")
+    if model.task == "regression":
+        y = pd.to_numeric(frame[target], errors="coerce").to_numpy(dtype=float)
+        if np.isnan(y).any():
+            raise DataError(f"target column {target!r} holds non-numeric values")
+    else:
+        y = _encode_known(frame[target], model.schema)
+        frame = frame[y >= 0]
+        y = y[y >= 0]
+        if len(y) == 0:
+            raise DataError(f"no row of the table has a class the model knows ({target!r})")
+    raw = model.predict_raw(frame)
+    n_classes = len(model.classes or [])
+    scores = {}
+    for name, metric in METRICS.items():
+        if model.task in metric.tasks:
+            with contextlib.suppress(ValueError):  # e.g. AUC on a table with one class
+                scores[name] = metric(y, raw, n_classes)
+    return scores
+
+
+def _drop_missing_targets(frame: pd.DataFrame, target: str, notes: list[str]) -> pd.DataFrame:
+    if target not in frame.columns:
+        return frame  # infer_schema reports it with the list of columns
+    missing = int(frame[target].isna().sum())
+    if missing:
+        message = f"dropped {missing} row(s) whose target {target!r} is missing"
+        warnings.warn(message, stacklevel=3)
+        notes.append(message)
+        frame = frame[frame[target].notna()].reset_index(drop=True)
+    return frame
+
+
+def _encode_target(target: pd.Series, schema: TableSchema) -> np.ndarray:
+    if schema.task == "regression":
+        return pd.to_numeric(target, errors="raise").to_numpy(dtype=np.float64)
+    return _encode_known(target, schema)
+
+
+def _encode_known(target: pd.Series, schema: TableSchema) -> np.ndarray:
+    """Class index of each label in `schema.classes`; -1 for labels the model never saw."""
+    lookup = {_label_key(c): i for i, c in enumerate(schema.classes or [])}
+    return np.array([lookup.get(_label_key(v), -1) for v in target], dtype=np.int64)
+
+
+def _label_key(value: Any) -> Any:
+    if isinstance(value, (np.generic,)):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _check_enough_rows(y: np.ndarray, schema: TableSchema, folds: int) -> None:
+    if len(y) < 2 * folds:
+        raise DataError(f"the table has {len(y)} usable rows; {folds}-fold validation needs at least {2 * folds}")
+    if schema.task != "regression":
+        counts = np.bincount(y, minlength=len(schema.classes or []))
+        if counts.min() < 2:
+            rare = [schema.classes[i] for i in np.flatnonzero(counts < 2)]  # type: ignore[index]
+            raise DataError(f"class(es) {rare} of target {schema.target!r} have fewer than 2 rows")
+
+
+def _families(spec: JobSpec, n_rows: int, task: str, notes: list[str]) -> dict[str, Any]:
+    keys = spec.search.models or registry.family_keys()
+    families = {}
+    for key in keys:
+        family = registry.get_family(key)
+        reason = family.unsuitable_reason(n_rows, task)
+        if reason:
+            notes.append(reason)
+        else:
+            families[key] = family
+    if not families:
+        raise SpecError("no model family can be searched on this table: " + "; ".join(notes[-len(keys) :]))
+    return families
+
+
+def _search_budget(time_s: float | None, started: float) -> float | None:
+    if time_s is None:
+        return None
+    reserve = min(RESERVE_MAX_S, max(RESERVE_MIN_S, RESERVE_FRACTION * time_s))
+    return max(1.0, time_s - (time.monotonic() - started) - reserve)
+
+
+def _best_single_model(search: Any, schema: TableSchema, metric: Metric) -> tuple[TabularModel, Any]:
+    candidates = [r for r in search.succeeded if r.trial_id in search.fold_models]
+    if not candidates:
+        reasons = sorted({r.error for r in search.rows if r.error})
+        detail = f" Failures: {'; '.join(reasons[:3])}" if reasons else ""
+        raise SearchError(
+            f"no trial finished within the budget ({len(search.rows)} started); "
+            f"raise --time-budget or --max-trials.{detail}"
+        )
+    best = candidates[0]
+    for row in candidates[1:]:
+        if metric.is_better(row.outcome.score, best.outcome.score):
+            best = row
+    member = Member(best.trial_id, best.family, best.params, search.fold_models[best.trial_id])
+    return TabularModel(schema=schema, metric=metric.name, members=[member]), best
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return str(value)
+
+
+__all__ = ["AutoMLError", "FitResult", "fit_table", "ray_session", "run_job", "score_table", "write_run_dir"]

@@ -1,0 +1,28 @@
+"""k-nearest neighbours: a different inductive bias that helps ensembles on small data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sklearn.base import BaseEstimator
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+from automl.models.base import ModelFamily, Suggester, is_classification
+
+
+class KNearestNeighbors(ModelFamily):
+    key = "knn"
+    scale = True
+    high_cardinality = "target"
+    max_rows = 100_000  # prediction cost grows with the training set
+
+    def search_space(self, trial: Suggester, n_rows: int, task: str) -> None:
+        trial.suggest_int("n_neighbors", 1, max(2, min(100, n_rows // 10)), log=True)
+        trial.suggest_categorical("weights", ["uniform", "distance"])
+
+    def default_params(self, n_rows: int, task: str) -> dict[str, Any]:
+        return {"n_neighbors": min(10, max(2, min(100, n_rows // 10))), "weights": "distance"}
+
+    def make_estimator(self, params: dict[str, Any], task: str, seed: int, n_threads: int) -> BaseEstimator:
+        cls = KNeighborsClassifier if is_classification(task) else KNeighborsRegressor
+        return cls(**params, n_jobs=n_threads)

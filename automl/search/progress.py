@@ -1,0 +1,163 @@
+"""Follows the search from the driver: a ledger of trials and a live progress line.
+
+The ledger is a Tune callback, so it sees every trial the Tuner starts, including those
+that crash their worker or are stopped at the deadline and never reach the trial store.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ray.tune import Callback
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from automl.evaluation.metrics import Metric
+from automl.search.trial import MODEL_KEY
+
+# Without a terminal, print a status line at most this often (logs stay readable).
+PLAIN_INTERVAL_S = 5.0
+
+
+@dataclass
+class TrialRecord:
+    trial_id: str
+    config: dict[str, Any]
+    status: str = "running"  # running | done | failed | stopped
+    score: float = math.nan
+    error: str | None = None
+
+
+class SearchMonitor(Callback):
+    """Records every trial and shows trials done / failed / running and the best score."""
+
+    def __init__(self, metric: Metric, budget_s: float | None, max_trials: int | None, show: bool) -> None:
+        self.metric = metric
+        self.budget_s = budget_s
+        self.max_trials = max_trials
+        self.records: dict[str, TrialRecord] = {}
+        self.best: TrialRecord | None = None
+        self._started = time.monotonic()
+        self._console = Console(stderr=True)
+        self._show = show
+        self._progress: Progress | None = None
+        self._task_id: Any = None
+        self._last_plain = 0.0
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its callbacks with the experiment state; consoles don't pickle.
+        state = dict(self.__dict__)
+        state["_console"] = state["_progress"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._console = Console(stderr=True)
+
+    # Tune callback hooks ---------------------------------------------------------
+    def setup(self, **info: Any) -> None:
+        self._started = time.monotonic()
+        if self._show and self._console.is_terminal:
+            self._progress = Progress(
+                TextColumn("[bold]search[/bold]"),
+                BarColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=self._console,
+                transient=False,
+            )
+            self._task_id = self._progress.add_task("", total=self._total())
+            self._progress.start()
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.records[trial.trial_id] = TrialRecord(trial.trial_id, dict(trial.config))
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        record = self._record(trial)
+        record.score = float(result.get("score", math.nan))
+        record.error = result.get("error") or None
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        record = self._record(trial)
+        if record.error or not math.isfinite(record.score):
+            record.status = "failed"
+            record.error = record.error or "the trial reported no score"
+        else:
+            record.status = "done"
+            if self.best is None or self.metric.is_better(record.score, self.best.score):
+                self.best = record
+        self._refresh(trials)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        record = self._record(trial)
+        record.status = "failed"
+        record.error = _error_line(trial)
+        self._refresh(trials)
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        self._refresh(trials)
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        for record in self.records.values():
+            if record.status == "running":
+                record.status = "stopped"
+                record.error = "stopped at the time budget before it finished"
+        self._refresh(trials, force=True)
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    # ------------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        counts = {"done": 0, "failed": 0, "running": 0, "stopped": 0}
+        for record in self.records.values():
+            counts[record.status] += 1
+        return counts
+
+    def summary_line(self) -> str:
+        c = self.counts()
+        best = (
+            f"best {self.metric.name} {self.best.score:.4f} ({self.best.config.get(MODEL_KEY)})"
+            if self.best
+            else "no model yet"
+        )
+        elapsed = time.monotonic() - self._started
+        budget = f"/{self.budget_s:.0f}s" if self.budget_s else "s"
+        return f"{c['done']} done, {c['failed']} failed, {c['running']} running | {best} | {elapsed:.0f}{budget}"
+
+    def _record(self, trial: Any) -> TrialRecord:
+        if trial.trial_id not in self.records:
+            self.records[trial.trial_id] = TrialRecord(trial.trial_id, dict(trial.config))
+        return self.records[trial.trial_id]
+
+    def _total(self) -> float | None:
+        return float(self.max_trials) if self.max_trials else self.budget_s
+
+    def _refresh(self, trials: list, force: bool = False) -> None:
+        if not self._show:
+            return
+        if self._progress is not None:
+            c = self.counts()
+            done = c["done"] + c["failed"] if self.max_trials else time.monotonic() - self._started
+            self._progress.update(self._task_id, completed=done, description=self.summary_line())
+            return
+        now = time.monotonic()
+        if force or now - self._last_plain >= PLAIN_INTERVAL_S:
+            self._last_plain = now
+            print(f"search: {self.summary_line()}", file=sys.stderr, flush=True)
+
+
+def _error_line(trial: Any) -> str:
+    message = getattr(trial, "error_message", None) or ""
+    if not message and getattr(trial, "error_file", None):
+        try:
+            with open(trial.error_file) as handle:
+                message = handle.read()
+        except OSError:
+            message = ""
+    lines = [line for line in str(message).strip().splitlines() if line.strip()]
+    return (lines[-1] if lines else "the trial's worker failed")[:500]

@@ -1,0 +1,181 @@
+"""Run the search: Ray Tune schedules the trials, Optuna chooses them.
+
+The driver puts the data into the object store once, starts a `TrialStore` actor for the
+trials' out-of-fold predictions and fold models, and hands Tune a light function
+trainable: one report per trial, no checkpoints, no per-trial loggers, actors reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+# Per-trial JSON/CSV/TensorBoard loggers cost more than a small trial: results live in
+# the TrialStore instead. Set before Tune reads it.
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+import ray  # noqa: E402
+from ray import tune  # noqa: E402
+from ray.tune.search.optuna import OptunaSearch  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from automl.evaluation.metrics import get_metric  # noqa: E402
+from automl.search.progress import SearchMonitor  # noqa: E402
+from automl.search.space import ConditionalSpace, default_points, make_sampler  # noqa: E402
+from automl.search.store import TrialStore  # noqa: E402
+from automl.search.trial import TrialData, TrialOutcome, evaluate_config, split_config  # noqa: E402
+
+
+@dataclass
+class SearchSettings:
+    """How to search: strategy, limits and resources (validated upstream by `JobSpec`)."""
+
+    strategy: str = "tpe"
+    seed: int = 0
+    max_trials: int | None = None
+    time_budget_s: float | None = None
+    cpus_per_trial: float = 1.0
+    keep_models: int = 20
+    show_progress: bool = True
+
+
+@dataclass
+class TrialRow:
+    """One trial as the leaderboard sees it, whatever became of it."""
+
+    trial_id: str
+    family: str
+    params: dict[str, Any]
+    status: str  # done | failed | stopped
+    outcome: TrialOutcome | None = None
+    error: str | None = None
+
+
+@dataclass
+class SearchResult:
+    rows: list[TrialRow]
+    fold_models: dict[str, list[Any]] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    @property
+    def finished(self) -> list[TrialRow]:
+        return [r for r in self.rows if r.status in ("done", "failed")]
+
+    @property
+    def succeeded(self) -> list[TrialRow]:
+        return [r for r in self.rows if r.status == "done"]
+
+
+def _run_trial(config: dict[str, Any], data: TrialData, store: Any) -> None:
+    """Tune's trainable: evaluate one configuration and hand the outcome to the store."""
+    with threadpool_limits(limits=data.n_threads):
+        outcome = evaluate_config(config, data)
+    trial_id = tune.get_context().get_trial_id()
+    if outcome.ok and not ray.get(store.wants_models.remote(outcome.score)):
+        outcome.fold_models = None  # not among the best: don't ship the models
+    ray.get(store.add.remote(trial_id, outcome))
+    tune.report({"score": outcome.score if outcome.ok else math.nan, "error": outcome.error or ""})
+
+
+def run_search(data: TrialData, settings: SearchSettings) -> SearchResult:
+    """Search model families and hyperparameters on `data` with Ray Tune + Optuna.
+
+    Ray must already be initialised (see `automl.job.ray_session`).
+    """
+    started = time.monotonic()
+    metric = get_metric(data.metric)
+    n_rows = data.folds.n_rows
+    store = ray.remote(TrialStore).options(num_cpus=0).remote(data.metric, settings.keep_models)
+    searcher = OptunaSearch(
+        space=ConditionalSpace(data.families, n_rows, data.schema.task),
+        metric="score",
+        mode=metric.mode,
+        points_to_evaluate=default_points(data.families, n_rows, data.schema.task),
+        sampler=make_sampler(settings.strategy, settings.seed),
+    )
+    cpus = float(ray.cluster_resources().get("CPU", 1))
+    concurrency = max(1, int(cpus // settings.cpus_per_trial))
+    if settings.max_trials:
+        concurrency = min(concurrency, settings.max_trials)
+    monitor = SearchMonitor(metric, settings.time_budget_s, settings.max_trials, settings.show_progress)
+    trainable = tune.with_resources(
+        tune.with_parameters(_run_trial, data=data, store=store), {"cpu": settings.cpus_per_trial}
+    )
+    storage = tempfile.mkdtemp(prefix="automl-tune-")
+    try:
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=searcher,
+                num_samples=settings.max_trials or -1,
+                time_budget_s=settings.time_budget_s,
+                max_concurrent_trials=concurrency,
+                reuse_actors=True,
+                trial_dirname_creator=_trial_dirname,
+            ),
+            run_config=tune.RunConfig(
+                name=f"search-{uuid.uuid4().hex[:8]}",
+                storage_path=storage,
+                verbose=0,
+                callbacks=[monitor],
+                failure_config=tune.FailureConfig(max_failures=0),
+            ),
+        )
+        with _quiet_tune_logs():
+            tuner.fit()
+        outcomes: dict[str, TrialOutcome] = ray.get(store.outcomes.remote())
+        rows = _rows(monitor, outcomes)
+        best_ids = [
+            r.trial_id
+            for r in sorted(
+                (r for r in rows if r.status == "done"),
+                key=lambda r: r.outcome.score if metric.greater_is_better else -r.outcome.score,  # type: ignore[union-attr]
+                reverse=True,
+            )
+        ][: settings.keep_models]
+        fold_models = ray.get(store.fold_models.remote(best_ids))
+    finally:
+        ray.kill(store)
+        shutil.rmtree(storage, ignore_errors=True)
+    return SearchResult(rows=rows, fold_models=fold_models, wall_s=time.monotonic() - started)
+
+
+def _trial_dirname(trial: Any) -> str:
+    return str(trial.trial_id)
+
+
+@contextlib.contextmanager
+def _quiet_tune_logs() -> Iterator[None]:
+    """Tune warns that per-trial result files are missing: we disabled them on purpose."""
+    logger = logging.getLogger("ray.tune")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _rows(monitor: SearchMonitor, outcomes: dict[str, TrialOutcome]) -> list[TrialRow]:
+    """Merge what the store received with what Tune saw (crashes, deadline stops)."""
+    rows = []
+    for trial_id, record in monitor.records.items():  # in start order
+        family, params = split_config(record.config)
+        outcome = outcomes.get(trial_id)
+        if outcome is not None:
+            status = "done" if outcome.ok else "failed"
+            rows.append(TrialRow(trial_id, family, params, status, outcome, outcome.error))
+        else:
+            status = "stopped" if record.status in ("stopped", "running") else "failed"
+            rows.append(TrialRow(trial_id, family, params, status, None, record.error))
+    return rows

@@ -1,0 +1,79 @@
+"""The conditional search space (family, then its hyperparameters) and the samplers.
+
+The space is Optuna define-by-run: the sampler first picks a family, then that family
+declares its own hyperparameters. Names are prefixed with the family key, so two
+families' `n_estimators` are separate dimensions for the sampler.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import optuna
+
+from automl.models.base import ModelFamily
+from automl.search.trial import MODEL_KEY, PARAM_SEPARATOR
+
+# Optuna warns about experimental options and about independent sampling of conditional
+# dimensions, which is what a conditional space implies; neither helps a user.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class _Prefixed:
+    """Hands a family an Optuna trial whose parameter names carry the family's key."""
+
+    def __init__(self, trial: Any, family: str) -> None:
+        self._trial = trial
+        self._prefix = family + PARAM_SEPARATOR
+
+    def suggest_int(self, name: str, low: int, high: int, *, log: bool = False) -> int:
+        return self._trial.suggest_int(self._prefix + name, low, high, log=log)
+
+    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float:
+        return self._trial.suggest_float(self._prefix + name, low, high, log=log)
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        return self._trial.suggest_categorical(self._prefix + name, choices)
+
+
+class ConditionalSpace:
+    """A define-by-run function for `OptunaSearch(space=...)`.
+
+    A class rather than a closure: Tune pickles the searcher with its experiment state.
+    """
+
+    def __init__(self, families: dict[str, ModelFamily], n_rows: int, task: str) -> None:
+        self.families = families
+        self.n_rows = n_rows
+        self.task = task
+
+    def __call__(self, trial: Any) -> None:
+        family = trial.suggest_categorical(MODEL_KEY, list(self.families))
+        self.families[family].search_space(_Prefixed(trial, family), self.n_rows, self.task)
+
+
+def default_points(families: dict[str, ModelFamily], n_rows: int, task: str) -> list[dict[str, Any]]:
+    """Each family's default configuration, in registry order, to be evaluated first."""
+    return [
+        {MODEL_KEY: key, **{key + PARAM_SEPARATOR + k: v for k, v in family.default_params(n_rows, task).items()}}
+        for key, family in families.items()
+    ]
+
+
+def make_sampler(strategy: str, seed: int) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler for a strategy name (see `spec.STRATEGIES`)."""
+    if strategy == "tpe":
+        # multivariate + group model the conditional space jointly; constant_liar keeps
+        # parallel workers from proposing the same point.
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
+    if strategy == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if strategy == "qmc":
+        return optuna.samplers.QMCSampler(
+            seed=seed, scramble=True, warn_asynchronous_seeding=False, warn_independent_sampling=False
+        )
+    if strategy == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    raise ValueError(f"unknown strategy {strategy!r}")

@@ -1,0 +1,134 @@
+"""One trial: fit a configuration on every fold and score its out-of-fold predictions.
+
+This is the hot path of the search. It runs inside Ray workers, so it takes everything
+it needs from one `TrialData` object that the driver puts into the object store once.
+It never raises for a bad configuration: the error becomes part of the outcome, so one
+broken family cannot stop the search.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from automl.data.schema import TableSchema
+from automl.data.splits import Folds
+from automl.ensemble.predictor import full_probabilities
+from automl.evaluation.metrics import get_metric
+from automl.features.preprocessing import build_preprocessor
+from automl.models.base import ModelFamily
+
+MODEL_KEY = "model"
+PARAM_SEPARATOR = "__"
+
+
+@dataclass
+class TrialData:
+    """Everything a trial reads; shipped to the object store once per job."""
+
+    X: pd.DataFrame
+    y: np.ndarray  # encoded labels 0..k-1, or regression values
+    schema: TableSchema
+    folds: Folds
+    metric: str
+    families: dict[str, ModelFamily]
+    seed: int
+    n_threads: int
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.schema.classes or [])
+
+
+@dataclass
+class TrialOutcome:
+    """What one configuration achieved; `fold_models` may be dropped to save memory."""
+
+    family: str
+    params: dict[str, Any]
+    score: float = float("nan")  # mean of the fold scores
+    score_std: float = float("nan")
+    fold_scores: list[float] = field(default_factory=list)
+    out_of_fold: np.ndarray | None = None  # float32; NaN on rows never validated
+    fit_s: float = 0.0
+    predict_s_per_row: float = 0.0
+    error: str | None = None
+    error_traceback: str | None = None
+    fold_models: list[Pipeline] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(np.isfinite(self.score))
+
+
+def split_config(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Turn Tune's flat config {"model": k, "k__p": v} into (k, {"p": v})."""
+    family = config[MODEL_KEY]
+    prefix = family + PARAM_SEPARATOR
+    return family, {k[len(prefix) :]: v for k, v in config.items() if k.startswith(prefix)}
+
+
+def build_pipeline(
+    family: ModelFamily, params: dict[str, Any], schema: TableSchema, seed: int, n_threads: int
+) -> Pipeline:
+    """Preprocessing and estimator as one pipeline, so each fold fits both on its own rows."""
+    preprocessor = build_preprocessor(schema, scale=family.scale, high_cardinality=family.high_cardinality)  # type: ignore[arg-type]
+    return Pipeline(
+        [("preprocess", preprocessor), ("model", family.make_estimator(params, schema.task, seed, n_threads))]
+    )
+
+
+def evaluate_config(config: dict[str, Any], data: TrialData) -> TrialOutcome:
+    """Cross-validate one configuration; failures are captured in the outcome."""
+    family_key, params = split_config(config)
+    outcome = TrialOutcome(family=family_key, params=params)
+    try:
+        _cross_validate(outcome, data)
+    except Exception as exc:  # a trial's failure is a result, not a crash of the search
+        outcome.error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:500]
+        outcome.fold_models = None
+        outcome.out_of_fold = None
+        outcome.error_traceback = traceback.format_exc()
+    return outcome
+
+
+def _cross_validate(outcome: TrialOutcome, data: TrialData) -> None:
+    family = data.families[outcome.family]
+    metric = get_metric(data.metric)
+    regression = data.schema.task == "regression"
+    width = () if regression else (data.n_classes,)
+    oof = np.full((data.folds.n_rows, *width), np.nan, dtype=np.float32)
+    models, scores = [], []
+    fit_s = predict_s = 0.0
+    predicted_rows = 0
+    for train_index, valid_index in data.folds.splits:
+        pipeline = build_pipeline(family, outcome.params, data.schema, data.seed, data.n_threads)
+        start = time.perf_counter()
+        pipeline.fit(data.X.iloc[train_index], data.y[train_index])
+        fitted = time.perf_counter()
+        X_valid = data.X.iloc[valid_index]
+        if regression:
+            prediction = np.asarray(pipeline.predict(X_valid), dtype=np.float64)
+        else:
+            prediction = full_probabilities(pipeline, X_valid, data.n_classes)
+        predict_s += time.perf_counter() - fitted
+        fit_s += fitted - start
+        predicted_rows += len(valid_index)
+        if not np.all(np.isfinite(prediction)):
+            raise ValueError("the model produced non-finite predictions")
+        oof[valid_index] = prediction
+        scores.append(metric(data.y[valid_index], prediction, data.n_classes))
+        models.append(pipeline)
+    outcome.fold_scores = scores
+    outcome.score = float(np.mean(scores))
+    outcome.score_std = float(np.std(scores))
+    outcome.out_of_fold = oof
+    outcome.fit_s = fit_s
+    outcome.predict_s_per_row = predict_s / max(predicted_rows, 1)
+    outcome.fold_models = models
