@@ -21,6 +21,7 @@ from automl.data.schema import TableSchema, coerce_features
 def full_probabilities(pipeline: Pipeline, X: pd.DataFrame, n_classes: int) -> np.ndarray:
     """Class probabilities with one column per job class, even if a fold missed a class."""
     proba = np.asarray(pipeline.predict_proba(X), dtype=np.float64)
+    proba /= proba.sum(axis=1, keepdims=True)  # float32 libraries drift off 1 slightly
     seen = np.asarray(pipeline.classes_, dtype=int)
     if proba.shape[1] == n_classes and np.array_equal(seen, np.arange(n_classes)):
         return proba

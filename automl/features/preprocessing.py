@@ -101,4 +101,6 @@ def build_preprocessor(
 
 
 def _target_type(schema: TableSchema) -> str:
-    return {"binary": "binary", "multiclass": "multiclass", "regression": "continuous"}[schema.task]
+    # "auto" for classes: a training fold may lack a class, and the encoder must then
+    # encode the classes it saw rather than fail.
+    return "continuous" if schema.task == "regression" else "auto"

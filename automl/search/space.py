@@ -64,6 +64,12 @@ def default_points(families: dict[str, ModelFamily], n_rows: int, task: str) -> 
 
 def make_sampler(strategy: str, seed: int) -> optuna.samplers.BaseSampler:
     """The Optuna sampler for a strategy name (see `spec.STRATEGIES`)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _sampler(strategy, seed)
+
+
+def _sampler(strategy: str, seed: int) -> optuna.samplers.BaseSampler:
     if strategy == "tpe":
         # multivariate + group model the conditional space jointly; constant_liar keeps
         # parallel workers from proposing the same point.

@@ -1,0 +1,194 @@
+"""Real searches on a real local Ray: models, leaderboards, failures, budgets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import ray.cloudpickle
+from tables import make_mixed_table
+
+from automl import AutoML, AutoMLClassifier, AutoMLRegressor, JobSpec
+from automl.models import register, unregister
+
+pytestmark = pytest.mark.usefixtures("ray_instance")
+THREE_FAMILIES = ["linear", "lightgbm", "random_forest"]
+
+
+@pytest.fixture(scope="module")
+def binary_search(tmp_path_factory):
+    frame = make_mixed_table(n_rows=300, seed=1)
+    am = AutoML(max_trials=8, time_budget_s=None, models=THREE_FAMILIES, cv_folds=3, verbose=False).fit(
+        frame, target="target"
+    )
+    directory = am.save(tmp_path_factory.mktemp("search") / "model")
+    return am, frame, directory
+
+
+def test_search_covers_families_and_records_every_trial(binary_search):
+    am, _, _ = binary_search
+    board = am.leaderboard()
+    assert len(board) == 8
+    assert set(board["status"]) == {"done"}
+    assert set(THREE_FAMILIES) <= set(board["model"])  # defaults of every family come first
+    scores = board["cv_score"].to_numpy()
+    assert np.all(np.diff(scores) <= 0)  # ranked best first (roc_auc: higher is better)
+    assert board["rank"].tolist() == list(range(1, 9))
+    summary = am.summary
+    assert summary["n_trials"] == 8 and summary["n_failed"] == 0
+    assert summary["best_cv_score"] == pytest.approx(scores[0])
+    assert summary["best_model"] == board["model"].iloc[0]
+    assert 0.75 < summary["best_cv_score"] <= 1.0
+
+
+def test_loaded_model_predicts_the_same_in_and_out_of_process(binary_search, tmp_path):
+    am, frame, directory = binary_search
+    loaded = AutoML.load(directory)
+    rows = frame.drop(columns=["target"]).head(60)
+    np.testing.assert_array_equal(loaded.predict_proba(rows), am.predict_proba(rows))
+    assert list(loaded.predict(rows)) == list(am.predict(rows))
+
+    data = tmp_path / "rows.parquet"
+    rows.to_parquet(data)
+    out = tmp_path / "pred.csv"
+    result = subprocess.run(
+        [sys.executable, "-m", "automl.cli", "predict", str(directory), str(data), "--output", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    predicted = pd.read_csv(out)
+    assert list(predicted.columns) == ["prediction", "proba_no", "proba_yes"]
+    np.testing.assert_allclose(predicted[["proba_no", "proba_yes"]].to_numpy(), am.predict_proba(rows), rtol=1e-9)
+    assert predicted["prediction"].tolist() == list(am.predict(rows))
+
+
+def test_failing_and_crashing_trials_are_isolated():
+    import failing_families as module
+
+    ray.cloudpickle.register_pickle_by_value(module)  # workers need the class by value
+    register(module.AlwaysFails())
+    register(module.CrashesWorker())
+    try:
+        frame = make_mixed_table(n_rows=200, seed=2)
+        am = AutoML(
+            max_trials=6,
+            time_budget_s=None,
+            models=["always_fails", "crashes_worker", "linear"],
+            cv_folds=3,
+            verbose=False,
+        ).fit(frame, target="target")
+    finally:
+        unregister("always_fails")
+        unregister("crashes_worker")
+        ray.cloudpickle.unregister_pickle_by_value(module)
+    board = am.leaderboard()
+    assert len(board) == 6
+    by_family = board.groupby("model")["status"].agg(set).to_dict()
+    assert by_family["always_fails"] == {"failed"}
+    assert by_family["crashes_worker"] == {"failed"}
+    assert "done" in by_family["linear"]
+    fails = board[board["model"] == "always_fails"]["error"]
+    assert fails.str.contains("this family always fails to fit").all()
+    crashed = board[board["model"] == "crashes_worker"]["error"]
+    assert (crashed.str.len() > 0).all()
+    assert am.summary["n_failed"] == (board["status"] == "failed").sum() >= 2
+    assert am.summary["best_model"] == "linear"
+    assert am.predict(frame.head(5)).shape == (5,)
+
+
+def test_time_budget_ends_the_search(tmp_path):
+    frame = make_mixed_table(n_rows=400, seed=3)
+    budget = 12
+    am = AutoML(time_budget_s=budget, cv_folds=3, verbose=False).fit(frame, target="target")
+    summary = am.summary
+    assert summary["max_trials"] is None
+    assert summary["n_trials"] >= 3
+    assert summary["wall_s"] <= budget + 20  # the contract: budget + 20 s, loosely
+
+
+@pytest.mark.parametrize("strategy", ["random", "qmc", "cmaes"])
+def test_other_strategies_run(strategy):
+    frame = make_mixed_table(n_rows=150, seed=4, task="multiclass")
+    am = AutoML(
+        strategy=strategy, max_trials=5, time_budget_s=None, models=["linear", "knn"], cv_folds=3, verbose=False
+    ).fit(frame, target="target")
+    board = am.leaderboard()
+    assert len(board) == 5 and set(board["status"]) == {"done"}
+    assert am.summary["metric"] == "log_loss" and am.summary["strategy"] == strategy
+    # sampled trials differ from the defaults evaluated first
+    assert board["params"].nunique() == 5
+
+
+def test_sklearn_estimators():
+    frame = make_mixed_table(n_rows=200, seed=5, task="regression").drop(columns=["row_id", "when"])
+    X, y = frame.drop(columns=["target"]), frame["target"].to_numpy()
+    reg = AutoMLRegressor(max_trials=3, time_budget_s=None, models=["linear", "hist_gradient_boosting"], cv_folds=3)
+    reg.fit(X, y)
+    assert reg.n_features_in_ == X.shape[1]
+    assert reg.score(X, y) > 0.8  # R^2 on the training rows: the model learned the signal
+
+    numeric = make_mixed_table(n_rows=200, seed=6, task="multiclass")
+    Xc = numeric[["x1", "x2"]].fillna(0).to_numpy()
+    clf = AutoMLClassifier(max_trials=3, time_budget_s=None, models=["linear"], cv_folds=3).fit(Xc, numeric["target"])
+    assert list(clf.classes_) == ["high", "low", "mid"]
+    proba = clf.predict_proba(Xc)
+    assert proba.shape == (200, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert set(clf.predict(Xc)) <= set(clf.classes_)
+
+
+def test_cli_fit_on_an_existing_cluster(ray_instance, tmp_path):
+    """`automl fit --address` joins the running Ray; then predict and evaluate the run's model."""
+    frame = make_mixed_table(n_rows=250, seed=7, task="regression")
+    train, test = frame.iloc[:200], frame.iloc[200:]
+    train.to_csv(tmp_path / "train.csv", index=False)
+    test.to_parquet(tmp_path / "test.parquet")
+    run_dir = tmp_path / "run"
+    cli = [sys.executable, "-m", "automl.cli"]
+    fit = subprocess.run(
+        [*cli, "fit", str(tmp_path / "train.csv"), "--target", "target", "--max-trials", "4", "--cv-folds", "3",
+         "--models", "linear,xgboost", "--test", str(tmp_path / "test.parquet"),
+         "--address", ray_instance, "--output", str(run_dir)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert fit.returncode == 0, fit.stderr
+    assert f"run directory: {run_dir}" in fit.stdout
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for key in ("task", "metric", "n_trials", "n_failed", "best_model", "best_cv_score", "ensemble_cv_score", "wall_s"):
+        assert key in summary
+    assert summary["task"] == "regression" and summary["metric"] == "rmse" and summary["n_trials"] == 4
+    assert len(pd.read_csv(run_dir / "leaderboard.csv")) == 4
+    assert "Leaderboard" in (run_dir / "report.html").read_text()
+
+    evaluate = subprocess.run(
+        [*cli, "evaluate", str(run_dir / "model"), str(tmp_path / "test.parquet")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert evaluate.returncode == 0, evaluate.stderr
+    scores = json.loads(evaluate.stdout)
+    assert scores["metric"] == "rmse"
+    assert scores["score"] == pytest.approx(summary["test_score"])
+    assert scores["score"] < np.std(test["target"])  # better than predicting the mean
+
+
+def test_spec_file_job(tmp_path):
+    frame = make_mixed_table(n_rows=150, seed=8)
+    frame.to_parquet(tmp_path / "train.parquet")
+    (tmp_path / "job.yaml").write_text(
+        f"name: spec-job\ndata: {{train: {tmp_path / 'train.parquet'}, target: target}}\n"
+        "budget: {max_trials: 3}\nsearch: {models: [linear], cv_folds: 3}\n"
+        f"output: {tmp_path / 'out'}\n"
+    )
+    from automl.job import run_job
+
+    result, directory = run_job(JobSpec.from_yaml(tmp_path / "job.yaml"), show_progress=False)
+    assert directory == Path(tmp_path / "out")
+    assert (directory / "model" / "manifest.json").is_file()
+    assert result.summary["name"] == "spec-job" and result.summary["n_trials"] == 3

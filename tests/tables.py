@@ -1,0 +1,40 @@
+"""Small, seeded tables the tests share (importable: pyproject puts tests/ on the path)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def make_mixed_table(n_rows: int = 200, seed: int = 0, task: str = "binary") -> pd.DataFrame:
+    """Numbers, categories (low and high cardinality), a boolean, a date, an ID, missing values."""
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=n_rows)
+    x2 = rng.uniform(0, 10, size=n_rows)
+    colour = rng.choice(["red", "green", "blue"], n_rows)
+    city = rng.choice([f"c{i}" for i in range(30)], n_rows)
+    flag = rng.random(n_rows) < 0.5
+    when = (pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 700, n_rows), unit="D")).strftime("%Y-%m-%d")
+    signal = 1.5 * x1 + 0.3 * x2 + np.where(colour == "red", 1.0, -0.5) + 0.5 * flag
+    if task == "regression":
+        target = signal + rng.normal(scale=0.3, size=n_rows)
+    elif task == "multiclass":
+        target = np.digitize(signal, np.quantile(signal, [0.33, 0.66]))
+        target = np.array(["low", "mid", "high"])[target]
+    else:
+        target = np.where(signal + rng.normal(scale=0.5, size=n_rows) > np.median(signal), "yes", "no")
+    frame = pd.DataFrame(
+        {
+            "row_id": np.arange(n_rows),
+            "x1": x1,
+            "x2": x2,
+            "colour": colour,
+            "city": city,
+            "flag": flag,
+            "when": when,
+            "target": target,
+        }
+    )
+    frame.loc[rng.random(n_rows) < 0.05, "x2"] = np.nan
+    frame.loc[rng.random(n_rows) < 0.05, "colour"] = None
+    return frame

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from automl.data import coerce_features, infer_schema
+from automl.ensemble import Member, TabularModel
+from automl.models import get_family
+from automl.search.trial import build_pipeline
+
+
+def _fit(frame, family_key, params):
+    schema = infer_schema(frame, "target")
+    X = coerce_features(frame, schema)
+    if schema.task == "regression":
+        y = frame["target"].to_numpy(dtype=float)
+    else:
+        y = np.searchsorted(np.array(schema.classes, dtype=object), frame["target"].to_numpy(dtype=object))
+    pipe = build_pipeline(get_family(family_key), params, schema, 0, 1).fit(X, y)
+    return TabularModel(schema=schema, metric="log_loss", members=[Member("t", family_key, params, [pipe])])
+
+
+def test_prediction_frame_for_classification(multiclass_table):
+    model = _fit(multiclass_table, "linear", {"C": 1.0})
+    out = model.prediction_frame(multiclass_table)
+    assert list(out.columns) == ["prediction", "proba_high", "proba_low", "proba_mid"]
+    np.testing.assert_allclose(out.filter(like="proba_").sum(axis=1), 1.0)
+    assert set(out["prediction"]) <= {"high", "low", "mid"}
+
+
+def test_prediction_frame_for_regression(regression_table):
+    model = _fit(regression_table, "linear", {"alpha": 1.0})
+    out = model.prediction_frame(regression_table)
+    assert list(out.columns) == ["prediction"]
+    assert np.corrcoef(out["prediction"], regression_table["target"])[0, 1] > 0.8
+
+
+def test_unseen_categories_and_missing_values_do_not_crash(binary_table):
+    for family, params in [("linear", {"C": 1.0}), ("knn", {"n_neighbors": 5, "weights": "uniform"})]:
+        model = _fit(binary_table, family, params)
+        rows = binary_table.head(3).copy()
+        rows["colour"] = ["ultraviolet", None, "red"]
+        rows["city"] = ["atlantis", "c1", None]
+        rows["x1"] = [np.nan, 1.0, np.nan]
+        rows["when"] = [None, "2030-01-01", "garbage"]
+        proba = model.predict_proba(rows)
+        assert proba.shape == (3, 2) and np.isfinite(proba).all()
+
+
+def test_a_fold_model_that_missed_a_class_still_gives_every_column(multiclass_table):
+    schema = infer_schema(multiclass_table, "target")
+    X = coerce_features(multiclass_table, schema)
+    y = np.searchsorted(np.array(schema.classes, dtype=object), multiclass_table["target"].to_numpy(dtype=object))
+    keep = y != 2
+    pipe = build_pipeline(get_family("linear"), {"C": 1.0}, schema, 0, 1).fit(X[keep], y[keep])
+    model = TabularModel(schema=schema, metric="log_loss", members=[Member("t", "linear", {}, [pipe])])
+    proba = model.predict_proba(pd.DataFrame(multiclass_table))
+    assert proba.shape[1] == 3 and np.all(proba[:, 2] == 0)

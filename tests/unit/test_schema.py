@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from automl.data import coerce_features, infer_schema, infer_task
+from automl.errors import DataError
+
+
+def kinds(schema):
+    return {c.name: c.kind for c in schema.columns}
+
+
+def test_column_kinds_are_inferred(binary_table):
+    schema = infer_schema(binary_table, "target")
+    assert kinds(schema) == {
+        "row_id": "excluded",
+        "x1": "numeric",
+        "x2": "numeric",
+        "colour": "categorical",
+        "city": "categorical",
+        "flag": "boolean",
+        "when": "datetime",
+    }
+    assert schema.task == "binary"
+    assert schema.classes == ["no", "yes"]
+    assert "row_id" not in schema.features
+    assert any("row_id" in note and "ID" in note for note in schema.notes)
+    assert schema.allows_missing["x2"] and not schema.allows_missing["x1"]
+
+
+def test_free_text_and_constant_columns_are_excluded():
+    rng = np.random.default_rng(0)
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
+    frame = pd.DataFrame(
+        {
+            "text": [" ".join(rng.choice(words, 8)) + f" {i}" for i in range(50)],
+            "same": ["k"] * 50,
+            "x": rng.normal(size=50),
+            "y": rng.integers(0, 2, 50),
+        }
+    )
+    schema = infer_schema(frame, "y")
+    assert kinds(schema) == {"text": "excluded", "same": "excluded", "x": "numeric"}
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        (["a", "b"] * 10, "binary"),
+        ([True, False] * 10, "binary"),
+        (["a", "b", "c"] * 10, "multiclass"),
+        ([0, 1, 2, 3] * 10, "multiclass"),
+        (list(range(40)), "regression"),
+        ([0.5, 1.25, 2.0] * 10, "regression"),
+        ([0, 1] * 10, "binary"),
+    ],
+    ids=["strings-2", "bools", "strings-3", "few-ints", "many-ints", "floats", "zero-one"],
+)
+def test_task_inference(values, expected):
+    assert infer_task(pd.Series(values, name="y")) == expected
+
+
+def test_unknown_target_names_the_columns(binary_table):
+    with pytest.raises(DataError, match=r"target column 'nope' not found; columns are: 'row_id'"):
+        infer_schema(binary_table, "nope")
+
+
+def test_single_class_target_is_refused(binary_table):
+    frame = binary_table.assign(target="yes")
+    with pytest.raises(DataError, match="1 distinct value"):
+        infer_schema(frame, "target")
+
+
+def test_task_that_does_not_fit_the_target(binary_table, regression_table):
+    with pytest.raises(DataError, match="2 classes"):
+        infer_schema(regression_table, "target", task="binary")
+    with pytest.raises(DataError, match="numeric target"):
+        infer_schema(binary_table, "target", task="regression")
+
+
+def test_coerce_handles_missing_values_unseen_categories_and_types(binary_table):
+    schema = infer_schema(binary_table, "target")
+    new = pd.DataFrame(
+        {
+            "x1": ["1.5", None],  # strings that are numbers, and a missing value
+            "x2": [3, 4],
+            "colour": ["purple", None],  # never seen in training
+            "city": ["c1", "c2"],
+            "flag": ["True", 0],
+            "when": ["2022-05-01", "not a date"],
+            "extra": [1, 2],
+        }
+    )
+    X = coerce_features(new, schema)
+    assert list(X.columns) == schema.features
+    assert X["x1"].tolist()[0] == 1.5 and np.isnan(X["x1"].tolist()[1])
+    assert X["flag"].tolist() == ["true", "0"]
+    assert X["when"].isna().tolist() == [False, True]
+
+
+def test_missing_feature_column_is_named(binary_table):
+    schema = infer_schema(binary_table, "target")
+    with pytest.raises(DataError, match=r"missing column\(s\): 'colour'"):
+        coerce_features(binary_table.drop(columns=["colour"]), schema)
+
+
+def test_schema_survives_a_dict_round_trip(multiclass_table):
+    schema = infer_schema(multiclass_table, "target")
+    again = type(schema).from_dict(schema.to_dict())
+    assert again == schema
