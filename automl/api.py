@@ -33,6 +33,8 @@ class AutoML:
         seed: seeds folds, sampler and models.
         cpus_per_trial: CPUs each trial holds (its thread count).
         address: Ray cluster address; None starts or reuses a local instance.
+        ensemble: "selection" (greedy weighted ensemble), "stacking" or "best"; an
+            ensemble is kept only when its nested-CV score beats the best single trial.
         verbose: show the live progress line.
 
     Example:
@@ -53,6 +55,7 @@ class AutoML:
         seed: int = 0,
         cpus_per_trial: float = 1.0,
         address: str | None = None,
+        ensemble: str = "selection",
         verbose: bool = True,
     ) -> None:
         self.task = task
@@ -65,6 +68,7 @@ class AutoML:
         self.seed = seed
         self.cpus_per_trial = cpus_per_trial
         self.address = address
+        self.ensemble = ensemble
         self.verbose = verbose
         self.model_: TabularModel | None = None
         self.result_: FitResult | None = None

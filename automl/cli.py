@@ -55,9 +55,11 @@ def _run(spec: JobSpec, output: str | None, *, quiet: bool) -> int:
     result, directory = run_job(spec, output, show_progress=not quiet)
     s = result.summary
     print(
-        f"best model: {s['best_model']} | cv {s['metric']} {s['best_cv_score']:.5g} | "
+        f"best trial: {s['best_model']} | cv {s['metric']} {s['best_cv_score']:.5g} | "
         f"{s['n_trials']} trials ({s['n_failed']} failed) | {s['wall_s']:.1f}s"
     )
+    members = ", ".join(f"{m['model']} {m['weight']:.2f}" for m in s["ensemble_members"])
+    print(f"final model: {s['ensemble_method']} ({members}) | nested cv {s['metric']} {s['ensemble_cv_score']:.5g}")
     if "test_score" in s:
         print(f"test {s['metric']}: {s['test_score']:.5g}")
     for note in result.notes:
@@ -131,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--cv-folds", type=int, metavar="K")
     fit.add_argument("--models", metavar="A,B,...", help="model families to search (default: all)")
     fit.add_argument("--cpus-per-trial", type=float, metavar="N")
+    fit.add_argument("--ensemble", choices=["selection", "stacking", "best"], help="default selection")
     fit.add_argument("--test", metavar="DATA", help="held-out table to score the final model on")
     fit.add_argument("--address", metavar="RAY_ADDRESS", help="run on an existing Ray cluster")
     fit.add_argument("--output", metavar="DIR", help="run directory (default runs/<name>-<time>)")

@@ -32,6 +32,7 @@ class _AutoMLEstimator(BaseEstimator):
         seed: int = 0,
         cpus_per_trial: float = 1.0,
         address: str | None = None,
+        ensemble: str = "selection",
         verbose: bool = False,
     ) -> None:
         self.metric = metric
@@ -43,6 +44,7 @@ class _AutoMLEstimator(BaseEstimator):
         self.seed = seed
         self.cpus_per_trial = cpus_per_trial
         self.address = address
+        self.ensemble = ensemble
         self.verbose = verbose
 
     def _frame(self, X: Any) -> pd.DataFrame:

@@ -26,18 +26,19 @@ from automl.artifacts.store import save_model
 from automl.data.ingest import read_table
 from automl.data.schema import TableSchema, coerce_features, infer_schema
 from automl.data.splits import make_folds
-from automl.ensemble.predictor import Member, TabularModel
-from automl.errors import AutoMLError, DataError, SearchError, SpecError
+from automl.ensemble.final import build_final_model
+from automl.ensemble.predictor import TabularModel
+from automl.errors import AutoMLError, DataError, SpecError
 from automl.evaluation.leaderboard import leaderboard_frame
-from automl.evaluation.metrics import Metric, resolve_metric
+from automl.evaluation.metrics import resolve_metric
 from automl.evaluation.report import write_report
 from automl.models import registry
 from automl.spec import JobSpec
 
-# Time kept back from the search for assembling and saving the final model.
-RESERVE_FRACTION = 0.05
-RESERVE_MIN_S = 2.0
-RESERVE_MAX_S = 10.0
+# Time kept back from the search for the ensemble and saving the final model.
+RESERVE_FRACTION = 0.1
+RESERVE_MIN_S = 3.0
+RESERVE_MAX_S = 30.0
 
 
 @dataclass
@@ -49,6 +50,7 @@ class FitResult:
     leaderboard: pd.DataFrame
     summary: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    best_single: TabularModel | None = None
 
 
 @contextlib.contextmanager
@@ -99,8 +101,6 @@ def fit_table(
     families = _families(spec, len(frame), schema.task, notes)
     y = _encode_target(frame[spec.data.target], schema)
     _check_enough_rows(y, schema, spec.search.cv_folds)
-    if spec.ensemble.method != "best":
-        raise SpecError(f"ensemble.method {spec.ensemble.method!r} is not available yet; use 'best'")
 
     from automl.search import SearchSettings, TrialData, run_search  # Ray-heavy: import on use
 
@@ -127,8 +127,22 @@ def fit_table(
             show_progress=show_progress,
         )
         search = run_search(data, settings)
-    model, best_row = _best_single_model(search, schema, metric)
-    board = leaderboard_frame(search.rows, metric)
+    deadline = started + spec.budget.time_s if spec.budget.time_s else None
+    ensemble_started = time.monotonic()
+    final = build_final_model(
+        search,
+        data,
+        metric,
+        method=spec.ensemble.method,
+        top_k=spec.ensemble.top_k,
+        final_members=spec.ensemble.final_members,
+        max_inference_ms_per_row=spec.ensemble.max_inference_ms_per_row,
+        deadline=deadline,
+        sample=frame.drop(columns=[schema.target]).head(1000),
+    )
+    notes.extend(final.notes)
+    best_row, plan = final.best_row, final.plan
+    board = leaderboard_frame(search.rows, metric, ensemble=plan)
     finished = search.finished
     summary = {
         "name": spec.name,
@@ -144,19 +158,30 @@ def fit_table(
         "best_model": best_row.family,
         "best_trial": best_row.trial_id,
         "best_params": best_row.params,
-        "best_cv_score": best_row.outcome.score,  # type: ignore[union-attr]
-        "ensemble_method": "best",
-        "ensemble_cv_score": best_row.outcome.score,  # type: ignore[union-attr]
+        "best_cv_score": best_row.outcome.score,
+        "ensemble_method": plan.method,
+        "ensemble_requested": plan.requested,
+        "ensemble_cv_score": plan.cv_score,
+        "ensemble_reason": plan.reason,
+        "ensemble_nested_scores": plan.nested_scores,
+        "ensemble_members": [
+            {"trial_id": m.trial_id, "model": m.family, "weight": round(w, 4)}
+            for m, w in zip(final.model.members, final.model.weights, strict=True)
+        ],
+        "final_members": final.final_members,
+        "inference_ms": {k: round(v, 4) for k, v in final.inference.items()},
         "strategy": spec.search.strategy,
         "seed": spec.search.seed,
         "cv_folds": len(data.folds),
         "time_budget_s": spec.budget.time_s,
         "max_trials": spec.budget.max_trials,
         "search_wall_s": round(search.wall_s, 2),
+        "ensemble_wall_s": round(time.monotonic() - ensemble_started, 2),
         "notes": notes,
     }
+    model = final.model
     summary["wall_s"] = round(time.monotonic() - started, 2)
-    return FitResult(spec=spec, model=model, leaderboard=board, summary=summary, notes=notes)
+    return FitResult(spec, model, board, summary, notes, final.best_single)
 
 
 def run_job(spec: JobSpec, output: str | Path | None = None, *, show_progress: bool = True) -> tuple[FitResult, Path]:
@@ -176,6 +201,8 @@ def run_job(spec: JobSpec, output: str | Path | None = None, *, show_progress: b
     result = fit_table(frame, spec, show_progress=show_progress, started=started)
     if test is not None:
         result.summary["test_score"] = score_table(result.model, test)[result.model.metric]
+        if result.best_single is not None:
+            result.summary["best_single_test_score"] = score_table(result.best_single, test)[result.model.metric]
     write_run_dir(result, directory, started)
     return result, directory
 
@@ -188,6 +215,8 @@ def write_run_dir(result: FitResult, directory: Path, started: float) -> None:
         directory / "model",
         extra={"cv_score": result.summary["ensemble_cv_score"], "trained_rows": result.summary["n_rows"]},
     )
+    if result.spec.ensemble.save_best_single and result.best_single is not None:
+        save_model(result.best_single, directory / "best_single_model")
     result.summary["wall_s"] = round(time.monotonic() - started, 2)
     _atomic_write(directory / "leaderboard.csv", result.leaderboard.to_csv(index=False))
     _atomic_write(directory / "summary.json", json.dumps(result.summary, indent=2, default=_json_default))
@@ -286,23 +315,6 @@ def _search_budget(time_s: float | None, started: float) -> float | None:
         return None
     reserve = min(RESERVE_MAX_S, max(RESERVE_MIN_S, RESERVE_FRACTION * time_s))
     return max(1.0, time_s - (time.monotonic() - started) - reserve)
-
-
-def _best_single_model(search: Any, schema: TableSchema, metric: Metric) -> tuple[TabularModel, Any]:
-    candidates = [r for r in search.succeeded if r.trial_id in search.fold_models]
-    if not candidates:
-        reasons = sorted({r.error for r in search.rows if r.error})
-        detail = f" Failures: {'; '.join(reasons[:3])}" if reasons else ""
-        raise SearchError(
-            f"no trial finished within the budget ({len(search.rows)} started); "
-            f"raise --time-budget or --max-trials.{detail}"
-        )
-    best = candidates[0]
-    for row in candidates[1:]:
-        if metric.is_better(row.outcome.score, best.outcome.score):
-            best = row
-    member = Member(best.trial_id, best.family, best.params, search.fold_models[best.trial_id])
-    return TabularModel(schema=schema, metric=metric.name, members=[member]), best
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -83,8 +83,17 @@ class SearchSpec(_Strict):
 
 
 class EnsembleSpec(_Strict):
-    method: Literal["selection", "stacking", "best"] = "best"
-    top_k: int = Field(default=20, ge=1)
+    method: Literal["selection", "stacking", "best"] = "selection"
+    top_k: int = Field(default=20, ge=1, description="Top trials that are candidates (plus each family's best).")
+    final_members: Literal["auto", "bagging", "refit"] = Field(
+        default="auto", description="Fold models (bagging), refit on all rows, or chosen by the time left."
+    )
+    max_inference_ms_per_row: float | None = Field(
+        default=None, gt=0, description="Prune members until batched prediction costs at most this."
+    )
+    save_best_single: bool = Field(
+        default=False, description="Also save the best single trial's model as best_single_model/."
+    )
 
 
 class EvaluationSpec(_Strict):

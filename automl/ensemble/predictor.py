@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from automl.data.schema import TableSchema, coerce_features
+from automl.ensemble.stacking import Stacker
 
 
 def full_probabilities(pipeline: Pipeline, X: pd.DataFrame, n_classes: int) -> np.ndarray:
@@ -48,12 +49,16 @@ class Member:
 
 @dataclass
 class TabularModel:
-    """A trained model for one table: input schema, task, classes and weighted members."""
+    """A trained model for one table: input schema, task, classes and its members.
+
+    Members are combined by their weights, or by a stacking meta-learner when there is one.
+    """
 
     schema: TableSchema
     metric: str
     members: list[Member]
     weights: list[float] = field(default_factory=list)
+    stacker: Stacker | None = None
 
     def __post_init__(self) -> None:
         if not self.weights:
@@ -75,14 +80,14 @@ class TabularModel:
         """
         X = coerce_features(frame, self.schema)
         n_classes = len(self.classes or [])
-        total = None
-        for weight, member in zip(self.weights, self.members, strict=True):
-            part = weight * member.predict_raw(X, self.task, n_classes)
-            total = part if total is None else total + part
-        assert total is not None
+        parts = [member.predict_raw(X, self.task, n_classes) for member in self.members]
+        if self.stacker is not None:
+            total = self.stacker.combine(parts)
+        else:
+            total = sum(w * p for w, p in zip(self.weights, parts, strict=True))
         if self.task != "regression":
             total = total / total.sum(axis=1, keepdims=True)
-        return total
+        return np.asarray(total)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Predicted labels (original class values) or regression values."""

@@ -25,8 +25,12 @@ COLUMNS = [
 ]
 
 
-def leaderboard_frame(rows: Iterable[Any], metric: Metric) -> pd.DataFrame:
-    """One line per trial (`search.TrialRow`), ranked by CV score in the metric's direction."""
+def leaderboard_frame(rows: Iterable[Any], metric: Metric, ensemble: Any = None) -> pd.DataFrame:
+    """One line per trial (`search.TrialRow`), ranked by CV score in the metric's direction.
+
+    With an `ensemble` plan that combines several trials, its row comes first (status
+    "ensemble", its honest nested-CV score, member weights as its parameters).
+    """
     records = []
     for number, row in enumerate(rows, start=1):  # rows come in start order
         outcome = row.outcome
@@ -53,4 +57,16 @@ def leaderboard_frame(rows: Iterable[Any], metric: Metric) -> pd.DataFrame:
     frame = pd.concat([done, rest], ignore_index=True)
     frame.insert(0, "rank", [i + 1 if i < len(done) else None for i in range(len(frame))])
     frame["rank"] = frame["rank"].astype("Int64")
+    if ensemble is not None and ensemble.method != "best":
+        weights = dict(zip(ensemble.trial_ids, (round(w, 4) for w in ensemble.weights), strict=True))
+        row = {
+            "trial_id": "ensemble",
+            "model": f"ensemble:{ensemble.method}",
+            "status": "ensemble",
+            "cv_score": ensemble.cv_score,
+            "params": json.dumps({"members": weights}, sort_keys=True),
+            "error": "",
+        }
+        frame = pd.concat([pd.DataFrame([row]), frame], ignore_index=True)
+        frame["rank"] = frame["rank"].astype("Int64")
     return frame

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn import metrics as skm
 
 from automl.errors import SpecError
@@ -55,14 +56,31 @@ def _labels(proba: np.ndarray) -> np.ndarray:
     return np.argmax(proba, axis=1)
 
 
+# The default metrics are computed with numpy directly: ensemble selection scores
+# thousands of candidate blends, and scikit-learn's input validation would dominate.
+
+
+def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """Mann-Whitney form of ROC AUC (ties count half), as scikit-learn computes it."""
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("ROC AUC needs both classes among the rows")
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def _roc_auc(y: np.ndarray, proba: np.ndarray, n_classes: int) -> float:
+    y = y.astype(int)
     if n_classes == 2:
-        return skm.roc_auc_score(y, proba[:, 1])
-    return skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=np.arange(n_classes))
+        return _binary_auc(y == 1, proba[:, 1])
+    # one-vs-rest, macro average over the classes present (scikit-learn's "ovr")
+    return float(np.mean([_binary_auc(y == c, proba[:, c]) for c in np.unique(y)]))
 
 
 def _log_loss(y: np.ndarray, proba: np.ndarray, n_classes: int) -> float:
-    return skm.log_loss(y, np.clip(proba, 1e-15, 1), labels=np.arange(n_classes))
+    picked = proba[np.arange(len(y)), y.astype(int)] / proba.sum(axis=1)
+    return float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0))))
 
 
 def _f1(y: np.ndarray, proba: np.ndarray, n_classes: int) -> float:
@@ -74,11 +92,11 @@ METRICS: dict[str, Metric] = {
     for m in (
         Metric("roc_auc", True, _CLASSIFICATION, _roc_auc),
         Metric("log_loss", False, _CLASSIFICATION, _log_loss),
-        Metric("accuracy", True, _CLASSIFICATION, lambda y, p, k: skm.accuracy_score(y, _labels(p))),
+        Metric("accuracy", True, _CLASSIFICATION, lambda y, p, k: float(np.mean(y == _labels(p)))),
         Metric("balanced_accuracy", True, _CLASSIFICATION, lambda y, p, k: skm.balanced_accuracy_score(y, _labels(p))),
         Metric("f1", True, _CLASSIFICATION, _f1),
-        Metric("rmse", False, _REGRESSION, lambda y, p, k: float(np.sqrt(skm.mean_squared_error(y, p)))),
-        Metric("mae", False, _REGRESSION, lambda y, p, k: skm.mean_absolute_error(y, p)),
+        Metric("rmse", False, _REGRESSION, lambda y, p, k: float(np.sqrt(np.mean((y - p) ** 2)))),
+        Metric("mae", False, _REGRESSION, lambda y, p, k: float(np.mean(np.abs(y - p)))),
         Metric("r2", True, _REGRESSION, lambda y, p, k: skm.r2_score(y, p)),
     )
 }

@@ -30,6 +30,7 @@ class TrialRecord:
     status: str = "running"  # running | done | failed | stopped
     score: float = math.nan
     error: str | None = None
+    stopped: bool = False
 
 
 class SearchMonitor(Callback):
@@ -80,10 +81,13 @@ class SearchMonitor(Callback):
         record = self._record(trial)
         record.score = float(result.get("score", math.nan))
         record.error = result.get("error") or None
+        record.stopped = bool(result.get("stopped", False))
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         record = self._record(trial)
-        if record.error or not math.isfinite(record.score):
+        if record.stopped:
+            record.status = "stopped"
+        elif record.error or not math.isfinite(record.score):
             record.status = "failed"
             record.error = record.error or "the trial reported no score"
         else:
@@ -127,7 +131,10 @@ class SearchMonitor(Callback):
         )
         elapsed = time.monotonic() - self._started
         budget = f"/{self.budget_s:.0f}s" if self.budget_s else "s"
-        return f"{c['done']} done, {c['failed']} failed, {c['running']} running | {best} | {elapsed:.0f}{budget}"
+        stopped = f", {c['stopped']} stopped" if c["stopped"] else ""
+        return (
+            f"{c['done']} done, {c['failed']} failed{stopped}, {c['running']} running | {best} | {elapsed:.0f}{budget}"
+        )
 
     def _record(self, trial: Any) -> TrialRecord:
         if trial.trial_id not in self.records:

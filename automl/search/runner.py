@@ -47,6 +47,8 @@ class SearchSettings:
     cpus_per_trial: float = 1.0
     keep_models: int = 20
     show_progress: bool = True
+    #: a trial projected to take longer than this share of the time budget stops early
+    max_trial_share: float = 0.4
 
 
 @dataclass
@@ -81,10 +83,12 @@ def _run_trial(config: dict[str, Any], data: TrialData, store: Any) -> None:
     with threadpool_limits(limits=data.n_threads):
         outcome = evaluate_config(config, data)
     trial_id = tune.get_context().get_trial_id()
-    if outcome.ok and not ray.get(store.wants_models.remote(outcome.score)):
+    if outcome.ok and not ray.get(store.wants_models.remote(outcome.score, outcome.family)):
         outcome.fold_models = None  # not among the best: don't ship the models
     ray.get(store.add.remote(trial_id, outcome))
-    tune.report({"score": outcome.score if outcome.ok else math.nan, "error": outcome.error or ""})
+    tune.report(
+        {"score": outcome.score if outcome.ok else math.nan, "error": outcome.error or "", "stopped": outcome.stopped}
+    )
 
 
 def run_search(data: TrialData, settings: SearchSettings) -> SearchResult:
@@ -93,6 +97,9 @@ def run_search(data: TrialData, settings: SearchSettings) -> SearchResult:
     Ray must already be initialised (see `automl.job.ray_session`).
     """
     started = time.monotonic()
+    if settings.time_budget_s is not None:
+        data.deadline = time.time() + settings.time_budget_s
+        data.max_trial_s = settings.max_trial_share * settings.time_budget_s
     metric = get_metric(data.metric)
     n_rows = data.folds.n_rows
     store = ray.remote(TrialStore).options(num_cpus=0).remote(data.metric, settings.keep_models)
@@ -135,15 +142,8 @@ def run_search(data: TrialData, settings: SearchSettings) -> SearchResult:
             tuner.fit()
         outcomes: dict[str, TrialOutcome] = ray.get(store.outcomes.remote())
         rows = _rows(monitor, outcomes)
-        best_ids = [
-            r.trial_id
-            for r in sorted(
-                (r for r in rows if r.status == "done"),
-                key=lambda r: r.outcome.score if metric.greater_is_better else -r.outcome.score,  # type: ignore[union-attr]
-                reverse=True,
-            )
-        ][: settings.keep_models]
-        fold_models = ray.get(store.fold_models.remote(best_ids))
+        # the store kept models only for ensemble candidates: ask for any finished trial's
+        fold_models = ray.get(store.fold_models.remote([r.trial_id for r in rows if r.status == "done"]))
     finally:
         ray.kill(store)
         shutil.rmtree(storage, ignore_errors=True)
@@ -173,7 +173,7 @@ def _rows(monitor: SearchMonitor, outcomes: dict[str, TrialOutcome]) -> list[Tri
         family, params = split_config(record.config)
         outcome = outcomes.get(trial_id)
         if outcome is not None:
-            status = "done" if outcome.ok else "failed"
+            status = "done" if outcome.ok else "stopped" if outcome.stopped else "failed"
             rows.append(TrialRow(trial_id, family, params, status, outcome, outcome.error))
         else:
             status = "stopped" if record.status in ("stopped", "running") else "failed"

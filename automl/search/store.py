@@ -3,8 +3,8 @@
 Trials hand their outcome to this actor instead of Tune's result stream: Tune results are
 logged and synced per trial, which would make large out-of-fold arrays and fold models
 the main cost of a trial. The actor keeps every outcome's scores and out-of-fold
-predictions, and fold models only for the best `keep_models` trials, so driver and
-actor memory stay bounded however long the search runs.
+predictions, and fold models only for the best `keep_models` trials plus the best trial
+of each family (ensemble candidates), so memory stays bounded however long the search runs.
 """
 
 from __future__ import annotations
@@ -25,16 +25,18 @@ class TrialStore:
         self._keep_models = keep_models
         self._outcomes: dict[str, TrialOutcome] = {}
         self._models: dict[str, list[Any]] = {}
-        self._ranked: list[tuple[float, str]] = []  # min-heap of (goodness, trial id)
+        self._ranked: list[tuple[float, str]] = []  # min-heap of (goodness, trial id): the global top
+        self._family_best: dict[str, tuple[float, str]] = {}
 
     def _goodness(self, score: float) -> float:
         return score if self._metric.greater_is_better else -score
 
-    def wants_models(self, score: float) -> bool:
+    def wants_models(self, score: float, family: str) -> bool:
         """Whether fold models with this score would be kept (saves sending them)."""
-        if len(self._ranked) < self._keep_models:
-            return True
-        return self._goodness(score) > self._ranked[0][0]
+        goodness = self._goodness(score)
+        in_top = len(self._ranked) < self._keep_models or goodness > self._ranked[0][0]
+        best_of_family = family not in self._family_best or goodness > self._family_best[family][0]
+        return in_top or best_of_family
 
     def add(self, trial_id: str, outcome: TrialOutcome) -> None:
         models = outcome.fold_models
@@ -42,13 +44,25 @@ class TrialStore:
         if models is None or not outcome.ok:
             return
         entry = (self._goodness(outcome.score), trial_id)
+        released = []
         if len(self._ranked) < self._keep_models:
             heapq.heappush(self._ranked, entry)
-            self._models[trial_id] = models
         elif entry > self._ranked[0]:
-            _, dropped = heapq.heapreplace(self._ranked, entry)
-            self._models.pop(dropped, None)
-            self._models[trial_id] = models
+            released.append(heapq.heapreplace(self._ranked, entry)[1])
+        previous = self._family_best.get(outcome.family)
+        if previous is None or entry > previous:
+            self._family_best[outcome.family] = entry
+            if previous is not None:
+                released.append(previous[1])
+        self._models[trial_id] = models
+        for dropped in released:
+            if not self._kept(dropped):
+                self._models.pop(dropped, None)
+        if not self._kept(trial_id):
+            self._models.pop(trial_id, None)
+
+    def _kept(self, trial_id: str) -> bool:
+        return any(t == trial_id for _, t in self._ranked) or any(t == trial_id for _, t in self._family_best.values())
 
     def outcomes(self) -> dict[str, TrialOutcome]:
         return self._outcomes

@@ -40,6 +40,8 @@ class TrialData:
     families: dict[str, ModelFamily]
     seed: int
     n_threads: int
+    deadline: float | None = None  # time.time() by which trials must have finished
+    max_trial_s: float | None = None  # a trial projected to take longer stops early
 
     @property
     def n_classes(self) -> int:
@@ -59,6 +61,7 @@ class TrialOutcome:
     fit_s: float = 0.0
     predict_s_per_row: float = 0.0
     error: str | None = None
+    stopped: bool = False  # ended early by the time limits: not a failure of the model
     error_traceback: str | None = None
     fold_models: list[Pipeline] | None = None
 
@@ -90,12 +93,37 @@ def evaluate_config(config: dict[str, Any], data: TrialData) -> TrialOutcome:
     outcome = TrialOutcome(family=family_key, params=params)
     try:
         _cross_validate(outcome, data)
+    except TrialStopped as exc:
+        outcome.error, outcome.stopped = str(exc), True
+        outcome.fold_models = outcome.out_of_fold = None
     except Exception as exc:  # a trial's failure is a result, not a crash of the search
         outcome.error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:500]
         outcome.fold_models = None
         outcome.out_of_fold = None
         outcome.error_traceback = traceback.format_exc()
     return outcome
+
+
+class TrialStopped(Exception):
+    """The trial would not finish within its time limits (raised between folds)."""
+
+
+def _check_time(data: TrialData, started: float, folds_done: int) -> None:
+    """Stop a trial whose remaining folds, at the pace of the finished ones, would overrun."""
+    if folds_done == len(data.folds):
+        return
+    now = time.time()
+    elapsed = now - started
+    projected = elapsed / folds_done * len(data.folds)
+    if data.deadline is not None and started + projected > data.deadline:
+        raise TrialStopped(
+            f"stopped after {folds_done} fold(s): projected {projected:.1f}s would end past the time budget"
+        )
+    if data.max_trial_s is not None and projected > data.max_trial_s:
+        raise TrialStopped(
+            f"stopped after {folds_done} fold(s): projected {projected:.1f}s exceeds the "
+            f"per-trial limit of {data.max_trial_s:.1f}s"
+        )
 
 
 def _cross_validate(outcome: TrialOutcome, data: TrialData) -> None:
@@ -107,6 +135,7 @@ def _cross_validate(outcome: TrialOutcome, data: TrialData) -> None:
     models, scores = [], []
     fit_s = predict_s = 0.0
     predicted_rows = 0
+    started = time.time()
     for train_index, valid_index in data.folds.splits:
         pipeline = build_pipeline(family, outcome.params, data.schema, data.seed, data.n_threads)
         start = time.perf_counter()
@@ -125,6 +154,7 @@ def _cross_validate(outcome: TrialOutcome, data: TrialData) -> None:
         oof[valid_index] = prediction
         scores.append(metric(data.y[valid_index], prediction, data.n_classes))
         models.append(pipeline)
+        _check_time(data, started, len(models))
     outcome.fold_scores = scores
     outcome.score = float(np.mean(scores))
     outcome.score_std = float(np.std(scores))

@@ -51,3 +51,24 @@ def test_values_agree_with_scikit_learn():
     values = rng.normal(size=100)
     assert get_metric("rmse")(values, values + 1.0) == pytest.approx(1.0)
     assert get_metric("mae")(values, values - 2.0) == pytest.approx(2.0)
+
+
+def test_fast_metrics_match_scikit_learn_with_ties_and_multiclass():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    scores = np.round(rng.random(300), 1)  # many ties
+    proba = np.column_stack([1 - scores, scores])
+    assert get_metric("roc_auc")(y, proba, 2) == pytest.approx(skm.roc_auc_score(y, scores))
+    y3 = rng.integers(0, 3, 300)
+    p3 = rng.dirichlet(np.ones(3), 300)
+    expected = skm.roc_auc_score(y3, p3, multi_class="ovr", average="macro")
+    assert get_metric("roc_auc")(y3, p3, 3) == pytest.approx(expected)
+    values = rng.normal(size=50)
+    pred = values + rng.normal(size=50)
+    assert get_metric("rmse")(values, pred) == pytest.approx(np.sqrt(skm.mean_squared_error(values, pred)))
+    assert get_metric("r2")(values, pred) == pytest.approx(skm.r2_score(values, pred))
+
+
+def test_auc_with_one_class_is_an_error():
+    with pytest.raises(ValueError):
+        get_metric("roc_auc")(np.ones(5, dtype=int), np.full((5, 2), 0.5), 2)
