@@ -51,7 +51,8 @@ def read_table(location: str | Path) -> pd.DataFrame:
     try:
         if suffix == ".csv":
             with filesystem.open_input_stream(path) as stream:
-                table = pa_csv.read_csv(stream)
+                # empty fields are missing values in every column, strings included
+                table = pa_csv.read_csv(stream, convert_options=pa_csv.ConvertOptions(strings_can_be_null=True))
         else:
             table = pq.read_table(path, filesystem=filesystem)
     except (pa.ArrowException, OSError) as exc:

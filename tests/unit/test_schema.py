@@ -110,3 +110,14 @@ def test_schema_survives_a_dict_round_trip(multiclass_table):
     schema = infer_schema(multiclass_table, "target")
     again = type(schema).from_dict(schema.to_dict())
     assert again == schema
+
+
+def test_empty_csv_fields_are_missing_values(tmp_path, binary_table):
+    from automl.data import read_table
+
+    path = tmp_path / "t.csv"
+    binary_table.to_csv(path, index=False)
+    again = read_table(path)
+    assert again["colour"].isna().sum() == binary_table["colour"].isna().sum() > 0
+    schema = infer_schema(binary_table, "target")
+    pd.testing.assert_frame_equal(coerce_features(again, schema), coerce_features(binary_table, schema))

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from automl.artifacts import load_model, save_model
+from automl.data import coerce_features, infer_schema
+from automl.ensemble import (
+    Candidate,
+    Member,
+    TabularModel,
+    fit_stacker,
+    pick_candidates,
+    plan_ensemble,
+    select_ensemble,
+)
+from automl.evaluation.metrics import get_metric
+from automl.models import get_family
+from automl.search.trial import build_pipeline
+
+
+def test_selection_finds_members_whose_errors_cancel():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=400)
+    error = rng.normal(size=400)
+    candidates = [y + error, y - error, rng.normal(size=400), y + 2 * rng.normal(size=400)]
+    selection = select_ensemble(candidates, y, get_metric("rmse"))
+    np.testing.assert_allclose(selection.weights, [0.5, 0.5, 0.0, 0.0])
+    assert selection.score == pytest.approx(0.0, abs=1e-12)
+
+
+def test_selection_weights_follow_the_metric_direction():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    good = np.clip(y * 0.6 + rng.random(300) * 0.4, 0, 1)
+    bad = rng.random(300)
+    proba = [np.column_stack([1 - p, p]) for p in (bad, good)]
+    selection = select_ensemble(proba, y, get_metric("roc_auc"), 2)
+    assert selection.weights[1] == 1.0 and selection.weights[0] == 0.0
+
+
+def _candidates(parts, family="f"):
+    metric = get_metric("roc_auc")
+    return [Candidate(f"t{i}", family, 0.0, p.astype(np.float32)) for i, p in enumerate(parts)], metric
+
+
+def test_complementary_members_are_kept_with_an_honest_score():
+    rng = np.random.default_rng(2)
+    n = 600
+    y = rng.integers(0, 2, n)
+    signal = y + rng.normal(scale=1.2, size=n)
+    half = rng.normal(scale=1.0, size=n)
+    # two views of the signal with independent noise: averaging them helps
+    parts = [signal + half, signal - half + rng.normal(scale=0.3, size=n)]
+    proba = [np.column_stack([1 - 1 / (1 + np.exp(-p)), 1 / (1 + np.exp(-p))]) for p in parts]
+    candidates, metric = _candidates(proba)
+    plan = plan_ensemble(candidates, y, metric, "binary", "selection", seed=0)
+    assert plan.method == "selection"
+    assert len(plan.trial_ids) == 2 and sum(plan.weights) == pytest.approx(1.0)
+    assert plan.cv_score > plan.best_single_nested_score
+    assert plan.cv_score == plan.nested_scores["selection"]
+
+
+def test_stacking_that_overfits_falls_back_to_the_best_single_trial():
+    rng = np.random.default_rng(3)
+    n = 60
+    y = rng.integers(0, 2, n)
+    good = np.clip(0.5 * y + 0.5 * rng.random(n), 0.01, 0.99)
+    # forty noise candidates: a meta-learner over 41 inputs and 60 rows overfits them
+    parts = [good] + [rng.random(n) for _ in range(40)]
+    proba = [np.column_stack([1 - p, p]) for p in parts]
+    candidates, metric = _candidates(proba)
+    plan = plan_ensemble(candidates, y, metric, "binary", "stacking", seed=0)
+    assert plan.method == "best" and plan.requested == "stacking"
+    assert plan.trial_ids == ["t0"] and plan.stacker is None
+    assert "not better than" in plan.reason
+    assert plan.nested_scores["stacking"] < plan.best_single_nested_score
+
+
+def test_candidates_keep_every_family():
+    ranked = [Candidate(f"t{i}", fam, 0.0, np.zeros(3)) for i, fam in enumerate("aaaabbc")]
+    assert [c.trial_id for c in pick_candidates(ranked, 3)] == ["t0", "t1", "t2", "t4", "t6"]
+
+
+@pytest.fixture
+def ensemble_model(multiclass_table):
+    frame = multiclass_table
+    schema = infer_schema(frame, "target")
+    X = coerce_features(frame, schema)
+    y = np.searchsorted(np.array(schema.classes, dtype=object), frame["target"].to_numpy(dtype=object))
+    halves = [np.arange(0, 100), np.arange(100, 200)]
+    members = []
+    for key, params in [("linear", {"C": 1.0}), ("knn", {"n_neighbors": 7, "weights": "uniform"})]:
+        folds = [build_pipeline(get_family(key), params, schema, 0, 1).fit(X.iloc[train], y[train]) for train in halves]
+        members.append(Member(f"t-{key}", key, params, folds))
+    return schema, X, y, members
+
+
+@pytest.mark.parametrize("combine", ["weights", "stacker"])
+def test_ensemble_artifact_round_trips_in_and_out_of_process(ensemble_model, multiclass_table, tmp_path, combine):
+    schema, X, y, members = ensemble_model
+    stacker = None
+    if combine == "stacker":
+        parts = [m.predict_raw(X, "multiclass", 3) for m in members]
+        stacker = fit_stacker(parts, y, "multiclass", 3, seed=0)
+    model = TabularModel(schema, "log_loss", members, [0.7, 0.3], stacker)
+    proba = model.predict_proba(multiclass_table)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert proba.shape == (200, 3)
+
+    directory = save_model(model, tmp_path / "model")
+    np.testing.assert_array_equal(load_model(directory).predict_proba(multiclass_table), proba)
+    rows = tmp_path / "rows.csv"
+    multiclass_table.to_csv(rows, index=False)
+    out = tmp_path / "pred.parquet"
+    result = subprocess.run(
+        [sys.executable, "-m", "automl.cli", "predict", str(directory), str(rows), "--output", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    predicted = pd.read_parquet(out)
+    np.testing.assert_allclose(predicted[["proba_high", "proba_low", "proba_mid"]].to_numpy(), proba, rtol=1e-12)
