@@ -176,6 +176,7 @@ def fit_table(
         "time_budget_s": spec.budget.time_s,
         "max_trials": spec.budget.max_trials,
         "search_wall_s": round(search.wall_s, 2),
+        "first_result_s": None if search.first_result_s is None else round(search.first_result_s, 2),
         "ensemble_wall_s": round(time.monotonic() - ensemble_started, 2),
         "notes": notes,
     }

@@ -1,7 +1,9 @@
 """Follows the search from the driver: a ledger of trials and a live progress line.
 
-The ledger is a Tune callback, so it sees every trial the Tuner starts, including those
-that crash their worker or are stopped at the deadline and never reach the trial store.
+The ledger is a Tune callback, so it sees every Tune trial the Tuner starts, including
+those that crash their worker or are stopped at the deadline and never reach the trial
+store. A Tune trial carries a batch of configurations (see `batching`); progress counts
+configurations, which are what users call trials.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ray.tune import Callback
@@ -17,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from automl.evaluation.metrics import Metric
+from automl.search.batching import BATCH_KEY, IDS_KEY
 from automl.search.trial import MODEL_KEY
 
 # Without a terminal, print a status line at most this often (logs stay readable).
@@ -24,24 +27,28 @@ PLAIN_INTERVAL_S = 5.0
 
 
 @dataclass
-class TrialRecord:
+class BatchRecord:
+    """One Tune trial: its configurations and what became of each."""
+
     trial_id: str
-    config: dict[str, Any]
-    status: str = "running"  # running | done | failed | stopped
-    score: float = math.nan
+    ids: list[str]
+    configs: list[dict[str, Any]]
+    status: str = "running"  # running | finished | crashed | stopped
+    outcomes: list[tuple[str, float | None]] = field(default_factory=list)  # (done|failed|stopped, score)
     error: str | None = None
-    stopped: bool = False
 
 
 class SearchMonitor(Callback):
-    """Records every trial and shows trials done / failed / running and the best score."""
+    """Records every Tune trial and shows trials done / failed / running and the best score."""
 
     def __init__(self, metric: Metric, budget_s: float | None, max_trials: int | None, show: bool) -> None:
         self.metric = metric
         self.budget_s = budget_s
         self.max_trials = max_trials
-        self.records: dict[str, TrialRecord] = {}
-        self.best: TrialRecord | None = None
+        self.records: dict[str, BatchRecord] = {}
+        self.best_score = math.nan
+        self.best_family: str | None = None
+        self.first_done_at: float | None = None  # time.monotonic() of the first finished configuration
         self._started = time.monotonic()
         self._console = Console(stderr=True)
         self._show = show
@@ -71,62 +78,68 @@ class SearchMonitor(Callback):
                 console=self._console,
                 transient=False,
             )
-            self._task_id = self._progress.add_task("", total=self._total())
+            self._task_id = self._progress.add_task("", total=float(self.max_trials or self.budget_s or 1))
             self._progress.start()
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.records[trial.trial_id] = TrialRecord(trial.trial_id, dict(trial.config))
+        self._record(trial)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         record = self._record(trial)
-        record.score = float(result.get("score", math.nan))
-        record.error = result.get("error") or None
-        record.stopped = bool(result.get("stopped", False))
+        record.outcomes = [(str(s), v) for s, v in result.get("outcomes", [])]
+        for index, (status, score) in enumerate(record.outcomes):
+            if status == "done" and score is not None:
+                if self.first_done_at is None:
+                    self.first_done_at = time.monotonic()
+                if self.metric.is_better(score, self.best_score):
+                    self.best_score = score
+                    self.best_family = _family_of(record.configs[index])
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        record = self._record(trial)
-        if record.stopped:
-            record.status = "stopped"
-        elif record.error or not math.isfinite(record.score):
-            record.status = "failed"
-            record.error = record.error or "the trial reported no score"
-        else:
-            record.status = "done"
-            if self.best is None or self.metric.is_better(record.score, self.best.score):
-                self.best = record
-        self._refresh(trials)
+        self._record(trial).status = "finished"
+        self._refresh()
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         record = self._record(trial)
-        record.status = "failed"
+        record.status = "crashed"
         record.error = _error_line(trial)
-        self._refresh(trials)
+        self._refresh()
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
-        self._refresh(trials)
+        self._refresh()
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         for record in self.records.values():
             if record.status == "running":
                 record.status = "stopped"
                 record.error = "stopped at the time budget before it finished"
-        self._refresh(trials, force=True)
+        self._refresh(force=True)
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
 
     # ------------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
+        """Configurations by state: done, failed, stopped, running."""
         counts = {"done": 0, "failed": 0, "running": 0, "stopped": 0}
         for record in self.records.values():
-            counts[record.status] += 1
+            if record.status == "running":
+                counts["running"] += len(record.configs)
+            elif record.status == "crashed":
+                if len(record.configs) == 1:  # a crashed batch is retried one by one
+                    counts["failed"] += 1
+            elif record.status == "stopped" and not record.outcomes:
+                counts["stopped"] += len(record.configs)
+            else:
+                for status, _ in record.outcomes:
+                    counts[status] += 1
         return counts
 
     def summary_line(self) -> str:
         c = self.counts()
         best = (
-            f"best {self.metric.name} {self.best.score:.4f} ({self.best.config.get(MODEL_KEY)})"
-            if self.best
+            f"best {self.metric.name} {self.best_score:.4f} ({self.best_family})"
+            if self.best_family
             else "no model yet"
         )
         elapsed = time.monotonic() - self._started
@@ -136,26 +149,28 @@ class SearchMonitor(Callback):
             f"{c['done']} done, {c['failed']} failed{stopped}, {c['running']} running | {best} | {elapsed:.0f}{budget}"
         )
 
-    def _record(self, trial: Any) -> TrialRecord:
+    def _record(self, trial: Any) -> BatchRecord:
         if trial.trial_id not in self.records:
-            self.records[trial.trial_id] = TrialRecord(trial.trial_id, dict(trial.config))
+            configs = list(trial.config[BATCH_KEY])
+            self.records[trial.trial_id] = BatchRecord(trial.trial_id, list(trial.config[IDS_KEY]), configs)
         return self.records[trial.trial_id]
 
-    def _total(self) -> float | None:
-        return float(self.max_trials) if self.max_trials else self.budget_s
-
-    def _refresh(self, trials: list, force: bool = False) -> None:
+    def _refresh(self, force: bool = False) -> None:
         if not self._show:
             return
         if self._progress is not None:
             c = self.counts()
-            done = c["done"] + c["failed"] if self.max_trials else time.monotonic() - self._started
+            done = c["done"] + c["failed"] + c["stopped"] if self.max_trials else time.monotonic() - self._started
             self._progress.update(self._task_id, completed=done, description=self.summary_line())
             return
         now = time.monotonic()
         if force or now - self._last_plain >= PLAIN_INTERVAL_S:
             self._last_plain = now
             print(f"search: {self.summary_line()}", file=sys.stderr, flush=True)
+
+
+def _family_of(config: dict[str, Any]) -> str:
+    return str(config.get(MODEL_KEY))
 
 
 def _error_line(trial: Any) -> str:

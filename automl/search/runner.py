@@ -2,7 +2,8 @@
 
 The driver puts the data into the object store once, starts a `TrialStore` actor for the
 trials' out-of-fold predictions and fold models, and hands Tune a light function
-trainable: one report per trial, no checkpoints, no per-trial loggers, actors reused.
+trainable: one report per trial, no checkpoints, no per-trial loggers, actors reused,
+and several configurations per Tune trial when configurations are quick (`batching`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,9 +31,10 @@ from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from automl.evaluation.metrics import get_metric  # noqa: E402
+from automl.search.batching import BATCH_KEY, IDS_KEY, BatchingSearcher  # noqa: E402
 from automl.search.progress import SearchMonitor  # noqa: E402
 from automl.search.space import ConditionalSpace, default_points, make_sampler  # noqa: E402
-from automl.search.store import TrialStore  # noqa: E402
+from automl.search.store import ModelThresholds, TrialStore  # noqa: E402
 from automl.search.trial import TrialData, TrialOutcome, evaluate_config, split_config  # noqa: E402
 
 
@@ -49,6 +51,8 @@ class SearchSettings:
     show_progress: bool = True
     #: a trial projected to take longer than this share of the time budget stops early
     max_trial_share: float = 0.4
+    #: quick configurations are batched into Tune trials of about this many seconds
+    target_batch_s: float = 1.0
 
 
 @dataclass
@@ -68,6 +72,7 @@ class SearchResult:
     rows: list[TrialRow]
     fold_models: dict[str, list[Any]] = field(default_factory=dict)
     wall_s: float = 0.0
+    first_result_s: float | None = None  # from the call to the first finished trial
 
     @property
     def finished(self) -> list[TrialRow]:
@@ -78,23 +83,63 @@ class SearchResult:
         return [r for r in self.rows if r.status == "done"]
 
 
+_pinned_threads: list[int] = []  # per worker process: the thread count already applied
+
+
+def pin_threads(n_threads: int) -> None:
+    """Limit BLAS / OpenMP pools of this process to the CPUs its trial holds, once.
+
+    Oversubscribed pools make small fits many times slower; inspecting the pools costs
+    milliseconds, so a reused worker does it only when its thread count changes.
+    """
+    if _pinned_threads[-1:] == [n_threads]:
+        return
+    import lightgbm  # noqa: F401  (load their OpenMP runtimes before limiting them)
+    import xgboost  # noqa: F401
+
+    threadpool_limits(limits=n_threads)
+    _pinned_threads.append(n_threads)
+
+
+_thresholds: list[ModelThresholds] = []  # per worker process: the store's last bar
+
+
 def _run_trial(config: dict[str, Any], data: TrialData, store: Any) -> None:
-    """Tune's trainable: evaluate one configuration and hand the outcome to the store."""
-    with threadpool_limits(limits=data.n_threads):
-        outcome = evaluate_config(config, data)
-    trial_id = tune.get_context().get_trial_id()
-    if outcome.ok and not ray.get(store.wants_models.remote(outcome.score, outcome.family)):
-        outcome.fold_models = None  # not among the best: don't ship the models
-    ray.get(store.add.remote(trial_id, outcome))
-    tune.report(
-        {"score": outcome.score if outcome.ok else math.nan, "error": outcome.error or "", "stopped": outcome.stopped}
-    )
+    """Tune's trainable: evaluate a batch of configurations, hand the outcomes to the store.
+
+    One store call and one Tune report per batch, whatever its size.
+    """
+    pin_threads(data.n_threads)
+    metric = get_metric(data.metric)
+    bar = _thresholds[-1] if _thresholds else ModelThresholds(metric.greater_is_better)
+    outcomes: dict[str, TrialOutcome] = {}
+    started = time.perf_counter()
+    for key, item in zip(config[IDS_KEY], config[BATCH_KEY], strict=True):
+        if data.deadline is not None and time.time() >= data.deadline:
+            family, params = split_config(item)
+            outcome = TrialOutcome(family, params, error="stopped at the time budget before it started", stopped=True)
+        else:
+            outcome = evaluate_config(item, data)
+        if outcome.ok and not bar.wants(outcome.score, outcome.family):
+            outcome.fold_models = None  # not an ensemble candidate: don't ship the models
+        outcomes[key] = outcome
+    seconds_per_config = (time.perf_counter() - started) / max(len(outcomes), 1)
+    _thresholds[:] = [ray.get(store.add_many.remote(outcomes))]
+    statuses = [("done", o.score) if o.ok else ("stopped" if o.stopped else "failed", None) for o in outcomes.values()]
+    scores = [score for status, score in statuses if status == "done"]
+    best = (max if metric.greater_is_better else min)(scores) if scores else math.nan
+    tune.report({"score": best, "outcomes": statuses, "seconds_per_config": seconds_per_config})
 
 
-def run_search(data: TrialData, settings: SearchSettings) -> SearchResult:
+def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tune.Callback] = ()) -> SearchResult:
     """Search model families and hyperparameters on `data` with Ray Tune + Optuna.
 
     Ray must already be initialised (see `automl.job.ray_session`).
+
+    Args:
+        data: the job's data, folds and families (put into the object store once).
+        settings: strategy, limits and resources.
+        callbacks: more Tune callbacks (monitoring hooks), called after the progress monitor.
     """
     started = time.monotonic()
     if settings.time_budget_s is not None:
@@ -103,17 +148,25 @@ def run_search(data: TrialData, settings: SearchSettings) -> SearchResult:
     metric = get_metric(data.metric)
     n_rows = data.folds.n_rows
     store = ray.remote(TrialStore).options(num_cpus=0).remote(data.metric, settings.keep_models)
-    searcher = OptunaSearch(
+    cpus = float(ray.cluster_resources().get("CPU", 1))
+    concurrency = max(1, int(cpus // settings.cpus_per_trial))
+    if settings.max_trials:
+        concurrency = min(concurrency, settings.max_trials)
+    optuna_search = OptunaSearch(
         space=ConditionalSpace(data.families, n_rows, data.schema.task),
         metric="score",
         mode=metric.mode,
         points_to_evaluate=default_points(data.families, n_rows, data.schema.task),
         sampler=make_sampler(settings.strategy, settings.seed),
     )
-    cpus = float(ray.cluster_resources().get("CPU", 1))
-    concurrency = max(1, int(cpus // settings.cpus_per_trial))
-    if settings.max_trials:
-        concurrency = min(concurrency, settings.max_trials)
+    searcher = BatchingSearcher(
+        optuna_search,
+        metric="score",
+        mode=metric.mode,
+        max_configs=settings.max_trials,
+        target_batch_s=settings.target_batch_s,
+        concurrency=concurrency,
+    )
     monitor = SearchMonitor(metric, settings.time_budget_s, settings.max_trials, settings.show_progress)
     trainable = tune.with_resources(
         tune.with_parameters(_run_trial, data=data, store=store), {"cpu": settings.cpus_per_trial}
@@ -124,7 +177,7 @@ def run_search(data: TrialData, settings: SearchSettings) -> SearchResult:
             trainable,
             tune_config=tune.TuneConfig(
                 search_alg=searcher,
-                num_samples=settings.max_trials or -1,
+                num_samples=-1,  # the searcher ends the search after max_trials configurations
                 time_budget_s=settings.time_budget_s,
                 max_concurrent_trials=concurrency,
                 reuse_actors=True,
@@ -134,7 +187,7 @@ def run_search(data: TrialData, settings: SearchSettings) -> SearchResult:
                 name=f"search-{uuid.uuid4().hex[:8]}",
                 storage_path=storage,
                 verbose=0,
-                callbacks=[monitor],
+                callbacks=[monitor, *callbacks],
                 failure_config=tune.FailureConfig(max_failures=0),
             ),
         )
@@ -147,7 +200,8 @@ def run_search(data: TrialData, settings: SearchSettings) -> SearchResult:
     finally:
         ray.kill(store)
         shutil.rmtree(storage, ignore_errors=True)
-    return SearchResult(rows=rows, fold_models=fold_models, wall_s=time.monotonic() - started)
+    first = None if monitor.first_done_at is None else monitor.first_done_at - started
+    return SearchResult(rows=rows, fold_models=fold_models, wall_s=time.monotonic() - started, first_result_s=first)
 
 
 def _trial_dirname(trial: Any) -> str:
@@ -167,15 +221,20 @@ def _quiet_tune_logs() -> Iterator[None]:
 
 
 def _rows(monitor: SearchMonitor, outcomes: dict[str, TrialOutcome]) -> list[TrialRow]:
-    """Merge what the store received with what Tune saw (crashes, deadline stops)."""
+    """One row per configuration: what the store received, else what Tune saw of its batch."""
     rows = []
-    for trial_id, record in monitor.records.items():  # in start order
-        family, params = split_config(record.config)
-        outcome = outcomes.get(trial_id)
-        if outcome is not None:
-            status = "done" if outcome.ok else "stopped" if outcome.stopped else "failed"
-            rows.append(TrialRow(trial_id, family, params, status, outcome, outcome.error))
-        else:
-            status = "stopped" if record.status in ("stopped", "running") else "failed"
-            rows.append(TrialRow(trial_id, family, params, status, None, record.error))
+    for record in monitor.records.values():  # in start order
+        if record.status == "crashed" and len(record.configs) > 1:
+            continue  # its configurations were retried one by one
+        for row_id, config in zip(record.ids, record.configs, strict=True):
+            family, params = split_config(config)
+            outcome = outcomes.get(row_id)
+            if outcome is not None:
+                status = "done" if outcome.ok else "stopped" if outcome.stopped else "failed"
+                rows.append(TrialRow(row_id, family, params, status, outcome, outcome.error))
+            elif record.status == "crashed":
+                rows.append(TrialRow(row_id, family, params, "failed", None, record.error))
+            else:
+                reason = record.error or "stopped at the time budget before it finished"
+                rows.append(TrialRow(row_id, family, params, "stopped", None, reason))
     return rows

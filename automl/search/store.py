@@ -10,11 +10,30 @@ of each family (ensemble candidates), so memory stays bounded however long the s
 from __future__ import annotations
 
 import heapq
-from dataclasses import replace
+import math
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from automl.evaluation.metrics import get_metric
 from automl.search.trial import TrialOutcome
+
+
+@dataclass(frozen=True)
+class ModelThresholds:
+    """A snapshot of the store's bar for keeping fold models, so trials decide locally.
+
+    A stale snapshot only means sending models the store then drops: never losing any.
+    """
+
+    greater_is_better: bool = True
+    top_cutoff: float | None = None  # goodness of the k-th best trial; None while fewer
+    family_best: dict[str, float] = field(default_factory=dict)
+
+    def wants(self, score: float, family: str) -> bool:
+        goodness = score if self.greater_is_better else -score
+        if self.top_cutoff is None or goodness > self.top_cutoff:
+            return True
+        return goodness > self.family_best.get(family, -math.inf)
 
 
 class TrialStore:
@@ -31,12 +50,18 @@ class TrialStore:
     def _goodness(self, score: float) -> float:
         return score if self._metric.greater_is_better else -score
 
-    def wants_models(self, score: float, family: str) -> bool:
-        """Whether fold models with this score would be kept (saves sending them)."""
-        goodness = self._goodness(score)
-        in_top = len(self._ranked) < self._keep_models or goodness > self._ranked[0][0]
-        best_of_family = family not in self._family_best or goodness > self._family_best[family][0]
-        return in_top or best_of_family
+    def thresholds(self) -> ModelThresholds:
+        """What a score must beat for its fold models to be kept (trials cache this)."""
+        cutoff = self._ranked[0][0] if len(self._ranked) >= self._keep_models else None
+        return ModelThresholds(
+            self._metric.greater_is_better, cutoff, {f: g for f, (g, _) in self._family_best.items()}
+        )
+
+    def add_many(self, outcomes: dict[str, TrialOutcome]) -> ModelThresholds:
+        """Add a batch's outcomes in one call; return the updated thresholds."""
+        for trial_id, outcome in outcomes.items():
+            self.add(trial_id, outcome)
+        return self.thresholds()
 
     def add(self, trial_id: str, outcome: TrialOutcome) -> None:
         models = outcome.fold_models

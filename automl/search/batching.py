@@ -1,0 +1,122 @@
+"""Several configurations per Tune trial when configurations are quick.
+
+Tune spends tens of milliseconds of driver time on every trial it schedules (suggest,
+actor reset, result processing, bookkeeping). For a 50 ms configuration that overhead
+is the job. `BatchingSearcher` wraps the Optuna searcher and hands each Tune trial a
+batch of configurations sized so a batch takes about `target_batch_s`; each configuration
+is still suggested, evaluated, told to Optuna and recorded on its own.
+
+A configuration that kills its worker takes its batch down with it, so the configurations
+of a crashed batch are retried one per Tune trial: the culprit fails alone, the others
+are evaluated as if nothing happened.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any
+
+from ray.tune.search import Searcher
+
+BATCH_KEY = "batch"
+IDS_KEY = "ids"  # one id per configuration of the batch: the leaderboard's trial ids
+
+
+def config_id(trial_id: str, index: int) -> str:
+    """The id of one configuration of a Tune trial's batch (the leaderboard's trial id)."""
+    return f"{trial_id}.{index}"
+
+
+class BatchingSearcher(Searcher):
+    """Suggests `{"batch": [config, ...], "ids": [id, ...]}`; tells the inner searcher each result.
+
+    Args:
+        inner: the searcher that proposes single configurations (Optuna).
+        metric, mode: as in Tune.
+        max_configs: stop suggesting after this many configurations (None: no limit).
+        target_batch_s: aim for batches of about this many seconds.
+        max_batch: never more configurations than this in one batch.
+        concurrency: parallel trials; batches stay small enough to keep all of them busy
+            until `max_configs` runs out.
+    """
+
+    def __init__(
+        self,
+        inner: Searcher,
+        *,
+        metric: str,
+        mode: str,
+        max_configs: int | None = None,
+        target_batch_s: float = 1.0,
+        max_batch: int = 32,
+        concurrency: int = 1,
+    ) -> None:
+        super().__init__(metric=metric, mode=mode)
+        self.inner = inner
+        self.max_configs = max_configs
+        self.target_batch_s = target_batch_s
+        self.max_batch = max_batch
+        self.concurrency = concurrency
+        self.suggested = 0
+        self._batches: dict[str, tuple[list[str], list[dict]]] = {}
+        self._retry: deque[tuple[str, dict]] = deque()
+        self._seconds_per_config: float | None = None
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return self.inner.set_search_properties(metric, mode, config, **spec)
+
+    def batch_size(self) -> int:
+        """Configurations for the next batch, from the pace of the finished ones."""
+        if self._seconds_per_config is None:
+            size = 1  # the first configurations (family defaults) are also the slowest to learn
+        else:
+            size = int(self.target_batch_s / max(self._seconds_per_config, 1e-3))
+        if self.max_configs is not None:
+            left = self.max_configs - self.suggested
+            size = min(size, math.ceil(left / self.concurrency))
+        return max(1, min(size, self.max_batch))
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        if self._retry:
+            config_key, config = self._retry.popleft()
+            self._batches[trial_id] = ([config_key], [config])
+            return {BATCH_KEY: [config], IDS_KEY: [config_key]}
+        if self.max_configs is not None and self.suggested >= self.max_configs:
+            return None if self._batches else Searcher.FINISHED  # a crash may still need retries
+        ids, configs = [], []
+        for index in range(self.batch_size()):
+            key = config_id(trial_id, index)
+            config = self.inner.suggest(key)
+            if config is None or config == Searcher.FINISHED:
+                break
+            ids.append(key)
+            configs.append(config)
+        if not configs:
+            return Searcher.FINISHED
+        self._batches[trial_id] = (ids, configs)
+        self.suggested += len(configs)
+        return {BATCH_KEY: configs, IDS_KEY: ids}
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        ids, configs = self._batches.pop(trial_id, ([], []))
+        outcomes = (result or {}).get("outcomes") or []
+        if error and not outcomes and len(ids) > 1:
+            self._retry.extend(zip(ids, configs, strict=True))  # isolate the configuration that crashed
+            return
+        for index, key in enumerate(ids):
+            status, score = outcomes[index] if index < len(outcomes) else ("failed" if error else "stopped", None)
+            if status == "done":
+                self.inner.on_trial_complete(key, {self.metric: score})
+            else:  # Optuna: FAIL for a failure, PRUNED for a stop
+                self.inner.on_trial_complete(key, None, error=status == "failed")
+        seconds = (result or {}).get("seconds_per_config")
+        if seconds:
+            previous = self._seconds_per_config
+            self._seconds_per_config = seconds if previous is None else 0.7 * previous + 0.3 * seconds
+
+    def save(self, checkpoint_path: str) -> None:
+        self.inner.save(checkpoint_path)
+
+    def restore(self, checkpoint_path: str) -> None:
+        self.inner.restore(checkpoint_path)

@@ -1,0 +1,176 @@
+"""Search overhead: our Ray Tune path against plain sequential Optuna, side by side.
+
+The same objective (3-fold CV of an XGBoost model on scikit-learn's breast_cancer, its
+number of trees calibrated to a target trial duration) and the same trial count run
+(a) in plain sequential Optuna in this process, threads pinned to one, and
+(b) through `automl.search.run_search` on a local Ray with CPUS CPUs.
+
+    efficiency = (sequential time / CPUS) / our time       (1.0: no overhead at all)
+
+Also printed: time to the first finished trial (Ray start included) and the driver's
+resident memory after 50 and after 500 finished trials.
+
+    python benchmarks/overhead.py [--cpus 2] [--sizes 0.05,0.2,1,2] [--memory-trials 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import psutil
+from sklearn.datasets import load_breast_cancer
+from threadpoolctl import threadpool_limits
+
+from automl.data import coerce_features, infer_schema, make_folds
+from automl.models.base import ModelFamily
+from automl.search.space import ConditionalSpace, make_sampler
+from automl.search.trial import TrialData, evaluate_config
+
+
+class FixedCostXGBoost(ModelFamily):
+    """XGBoost whose cost is set by `n_estimators`; the searched parameters barely change it."""
+
+    key = "fixed_cost"
+
+    def __init__(self, n_estimators: int) -> None:
+        self.n_estimators = n_estimators
+
+    def search_space(self, trial: Any, n_rows: int, task: str) -> None:
+        trial.suggest_float("learning_rate", 0.01, 0.3, log=True)
+        trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True)
+
+    def default_params(self, n_rows: int, task: str) -> dict[str, Any]:
+        return {"learning_rate": 0.1, "reg_lambda": 1.0}
+
+    def make_estimator(self, params: dict[str, Any], task: str, seed: int, n_threads: int) -> Any:
+        import xgboost as xgb
+
+        return xgb.XGBClassifier(
+            n_estimators=self.n_estimators, max_depth=4, tree_method="hist", n_jobs=n_threads,
+            random_state=seed, verbosity=0, **params,
+        )  # fmt: skip
+
+
+def make_data(n_estimators: int) -> TrialData:
+    frame = load_breast_cancer(as_frame=True).frame
+    schema = infer_schema(frame, "target")
+    y = frame["target"].to_numpy()
+    return TrialData(
+        X=coerce_features(frame, schema), y=y, schema=schema,
+        folds=make_folds(y, classification=True, n_folds=3, seed=0), metric="roc_auc",
+        families={"fixed_cost": FixedCostXGBoost(n_estimators)}, seed=0, n_threads=1,
+    )  # fmt: skip
+
+
+def trial_seconds(n_estimators: int, repeats: int = 3) -> float:
+    data = make_data(n_estimators)
+    config = {"model": "fixed_cost", "fixed_cost__learning_rate": 0.1, "fixed_cost__reg_lambda": 1.0}
+    times = []
+    with threadpool_limits(1):
+        for _ in range(repeats):
+            start = time.perf_counter()
+            evaluate_config(config, data)
+            times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def calibrate(target_s: float) -> int:
+    """Trees for a trial of about `target_s`, from a straight line through two timings."""
+    small, large = 5, 80
+    t_small, t_large = trial_seconds(small), trial_seconds(large)
+    per_tree = max((t_large - t_small) / (large - small), 1e-6)
+    return max(1, round(small + (target_s - t_small) / per_tree))
+
+
+def sequential_optuna(data: TrialData, n_trials: int) -> float:
+    space = ConditionalSpace(data.families, len(data.y), "binary")
+    study = optuna.create_study(direction="maximize", sampler=make_sampler("tpe", 0))
+
+    def objective(trial: optuna.Trial) -> float:
+        space(trial)
+        return evaluate_config(dict(trial.params), data).score
+
+    start = time.perf_counter()
+    with threadpool_limits(1):
+        study.optimize(objective, n_trials=n_trials)
+    return time.perf_counter() - start
+
+
+class MemoryProbe:
+    """A Tune callback recording the driver's RSS after given numbers of finished trials."""
+
+    def __init__(self, checkpoints: tuple[int, ...]) -> None:
+        from ray.tune import Callback
+
+        probe = self
+
+        class _Callback(Callback):
+            def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+                probe.finished += 1
+                if probe.finished in checkpoints:
+                    probe.rss_mb[probe.finished] = psutil.Process().memory_info().rss / 2**20
+
+        self.finished = 0
+        self.rss_mb: dict[int, float] = {}
+        self.callback = _Callback()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cpus", type=int, default=2)
+    parser.add_argument("--sizes", default="0.05,0.2,1,2", help="target trial durations in seconds")
+    parser.add_argument("--work-s", type=float, default=20.0, help="sequential seconds of work per size")
+    parser.add_argument("--memory-trials", type=int, default=500)
+    args = parser.parse_args()
+
+    import ray
+
+    from automl.search import SearchSettings, run_search
+
+    ray_started = time.perf_counter()
+    ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
+    ray_start_s = time.perf_counter() - ray_started
+    rows = []
+    for target in (float(s) for s in args.sizes.split(",")):
+        trees = calibrate(target)
+        measured = trial_seconds(trees)
+        n_trials = max(8, int(args.work_s / measured))
+        sequential = sequential_optuna(make_data(trees), n_trials)
+        result = run_search(make_data(trees), SearchSettings(max_trials=n_trials, show_progress=False))
+        done = sum(r.status == "done" for r in result.rows)
+        rows.append({
+            "trial_s": round(sequential / n_trials, 3),
+            "trials": n_trials,
+            "completed": done,
+            "sequential_s": round(sequential, 2),
+            "ours_s": round(result.wall_s, 2),
+            "limit_s": round(sequential / args.cpus, 2),
+            "efficiency": round(sequential / args.cpus / result.wall_s, 3),
+            "first_trial_s": round(ray_start_s + (result.first_result_s or float("nan")), 2),
+        })  # fmt: skip
+        print(rows[-1], flush=True)
+
+    probe = MemoryProbe((50, args.memory_trials))
+    trees = calibrate(0.05)
+    memory = run_search(
+        make_data(trees), SearchSettings(max_trials=args.memory_trials, show_progress=False), [probe.callback]
+    )
+    ray.shutdown()
+
+    print(f"\nCPUs: {args.cpus}; ray.init: {ray_start_s:.2f}s (first_trial_s counts it)")
+    print(pd.DataFrame(rows).to_string(index=False))
+    before, after = probe.rss_mb.get(50, float("nan")), probe.rss_mb.get(args.memory_trials, float("nan"))
+    print(
+        f"\ndriver RSS: {before:.0f} MiB after 50 trials, {after:.0f} MiB after {args.memory_trials} "
+        f"(ratio {after / before:.2f}); {sum(r.status == 'done' for r in memory.rows)} trials completed "
+        f"in {memory.wall_s:.1f}s"
+    )
+
+
+if __name__ == "__main__":
+    main()
