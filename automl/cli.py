@@ -102,6 +102,45 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from automl.job import ray_session
+    from serve import deploy, load_config
+
+    config = load_config(
+        args.config,
+        name=args.name,
+        host=args.host,
+        port=args.port,
+        min_replicas=args.min_replicas,
+        max_replicas=args.max_replicas,
+        target_ongoing_requests=args.target_ongoing_requests,
+        cpus_per_replica=args.cpus_per_replica,
+        max_batch_size=args.max_batch_size,
+        token_file=args.token_file,
+        log_dir=args.log_dir,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with ray_session(args.address):
+        from ray import serve as ray_serve
+
+        url = deploy(args.model_dir, config)
+        auth = "bearer token required" if config.token_sha256() else "no auth"
+        print(f"serving {args.model_dir} at {url} ({auth}); Ctrl-C to stop", flush=True)
+        try:
+            while not stop.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            pass
+        ray_serve.delete(config.name)
+        ray_serve.shutdown()
+    print("stopped")
+    return EXIT_OK
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -156,6 +195,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("model_dir")
     evaluate.add_argument("data")
     evaluate.set_defaults(handler=_cmd_evaluate)
+
+    serve = commands.add_parser("serve", help="serve a saved model over HTTP with Ray Serve")
+    serve.add_argument("model_dir")
+    serve.add_argument("--config", metavar="FILE", help="serving config (YAML); flags override it")
+    serve.add_argument("--name", help="application name (redeploying a name rolls its replicas)")
+    serve.add_argument("--host", help="default 127.0.0.1")
+    serve.add_argument("--port", type=int, help="default 8000")
+    serve.add_argument("--min-replicas", type=int)
+    serve.add_argument("--max-replicas", type=int)
+    serve.add_argument("--target-ongoing-requests", type=float, metavar="N")
+    serve.add_argument("--cpus-per-replica", type=float, metavar="N")
+    serve.add_argument("--max-batch-size", type=int, metavar="N")
+    serve.add_argument("--token-file", metavar="FILE", help="bearer token (else $AUTOML_SERVE_TOKEN; neither: no auth)")
+    serve.add_argument("--log-dir", metavar="DIR", help="log requests, predictions and feedback as Parquet")
+    serve.add_argument("--address", metavar="RAY_ADDRESS", help="serve on an existing Ray cluster")
+    serve.set_defaults(handler=_cmd_serve)
 
     report = commands.add_parser("report", help="rewrite a run directory's report.html")
     report.add_argument("run_dir")

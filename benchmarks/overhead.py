@@ -33,7 +33,8 @@ from automl.search.trial import TrialData, evaluate_config
 
 
 class FixedCostXGBoost(ModelFamily):
-    """XGBoost whose cost is set by `n_estimators`; the searched parameters barely change it."""
+    """XGBoost whose cost is set by `n_estimators`: every tree is grown to full depth, so
+    the searched learning rate and seed change the model but not the work."""
 
     key = "fixed_cost"
 
@@ -42,17 +43,17 @@ class FixedCostXGBoost(ModelFamily):
 
     def search_space(self, trial: Any, n_rows: int, task: str) -> None:
         trial.suggest_float("learning_rate", 0.01, 0.3, log=True)
-        trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True)
+        trial.suggest_int("random_state", 0, 1000)
 
     def default_params(self, n_rows: int, task: str) -> dict[str, Any]:
-        return {"learning_rate": 0.1, "reg_lambda": 1.0}
+        return {"learning_rate": 0.1, "random_state": 0}
 
     def make_estimator(self, params: dict[str, Any], task: str, seed: int, n_threads: int) -> Any:
         import xgboost as xgb
 
         return xgb.XGBClassifier(
-            n_estimators=self.n_estimators, max_depth=4, tree_method="hist", n_jobs=n_threads,
-            random_state=seed, verbosity=0, **params,
+            n_estimators=self.n_estimators, max_depth=4, min_child_weight=0, reg_lambda=1.0, tree_method="hist",
+            n_jobs=n_threads, verbosity=0, **params,
         )  # fmt: skip
 
 
@@ -69,7 +70,7 @@ def make_data(n_estimators: int) -> TrialData:
 
 def trial_seconds(n_estimators: int, repeats: int = 3) -> float:
     data = make_data(n_estimators)
-    config = {"model": "fixed_cost", "fixed_cost__learning_rate": 0.1, "fixed_cost__reg_lambda": 1.0}
+    config = {"model": "fixed_cost", "fixed_cost__learning_rate": 0.1, "fixed_cost__random_state": 0}
     times = []
     with threadpool_limits(1):
         for _ in range(repeats):
@@ -80,11 +81,16 @@ def trial_seconds(n_estimators: int, repeats: int = 3) -> float:
 
 
 def calibrate(target_s: float) -> int:
-    """Trees for a trial of about `target_s`, from a straight line through two timings."""
+    """Trees for a trial of about `target_s`: a straight line through two timings, refined once."""
     small, large = 5, 80
     t_small, t_large = trial_seconds(small), trial_seconds(large)
     per_tree = max((t_large - t_small) / (large - small), 1e-6)
-    return max(1, round(small + (target_s - t_small) / per_tree))
+    trees = max(1, round(small + (target_s - t_small) / per_tree))
+    if trees <= small:
+        return trees
+    measured = trial_seconds(trees)
+    per_tree = max((measured - t_small) / (trees - small), 1e-6)
+    return max(1, round(trees + (target_s - measured) / per_tree))
 
 
 def sequential_optuna(data: TrialData, n_trials: int) -> float:
@@ -102,7 +108,7 @@ def sequential_optuna(data: TrialData, n_trials: int) -> float:
 
 
 class MemoryProbe:
-    """A Tune callback recording the driver's RSS after given numbers of finished trials."""
+    """A Tune callback recording the driver's RSS once given numbers of configurations finished."""
 
     def __init__(self, checkpoints: tuple[int, ...]) -> None:
         from ray.tune import Callback
@@ -110,10 +116,11 @@ class MemoryProbe:
         probe = self
 
         class _Callback(Callback):
-            def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-                probe.finished += 1
-                if probe.finished in checkpoints:
-                    probe.rss_mb[probe.finished] = psutil.Process().memory_info().rss / 2**20
+            def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+                probe.finished += len(result.get("outcomes", []))
+                for mark in checkpoints:
+                    if probe.finished >= mark and mark not in probe.rss_mb:
+                        probe.rss_mb[mark] = psutil.Process().memory_info().rss / 2**20
 
         self.finished = 0
         self.rss_mb: dict[int, float] = {}
@@ -124,16 +131,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--sizes", default="0.05,0.2,1,2", help="target trial durations in seconds")
-    parser.add_argument("--work-s", type=float, default=20.0, help="sequential seconds of work per size")
+    parser.add_argument("--work-s", type=float, default=60.0, help="sequential seconds of work per size")
     parser.add_argument("--memory-trials", type=int, default=500)
     args = parser.parse_args()
 
-    import ray
-
+    from automl.job import ray_session
     from automl.search import SearchSettings, run_search
 
     ray_started = time.perf_counter()
-    ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
+    session = ray_session(num_cpus=args.cpus)  # as `automl fit` starts it
+    session.__enter__()
     ray_start_s = time.perf_counter() - ray_started
     rows = []
     for target in (float(s) for s in args.sizes.split(",")):
@@ -160,7 +167,7 @@ def main() -> None:
     memory = run_search(
         make_data(trees), SearchSettings(max_trials=args.memory_trials, show_progress=False), [probe.callback]
     )
-    ray.shutdown()
+    session.__exit__(None, None, None)
 
     print(f"\nCPUs: {args.cpus}; ray.init: {ray_start_s:.2f}s (first_trial_s counts it)")
     print(pd.DataFrame(rows).to_string(index=False))

@@ -1,4 +1,12 @@
-"""Ray Serve application for automl model artifacts (deployment, HTTP schema, auth).
+"""Ray Serve application for automl model artifacts.
 
-Serving is built in its own issue; this package holds its place in the layout.
+`deploy(model_dir, ServeConfig(...))` serves a model behind a FastAPI ingress with
+autoscaling replicas, request validation, dynamic batching, bearer-token auth,
+Prometheus metrics, drift statistics and a feedback log. `automl serve` wraps it.
 """
+
+from serve.config import ServeConfig
+from serve.deploy import deploy, load_config
+from serve.hooks import MonitorHook
+
+__all__ = ["MonitorHook", "ServeConfig", "deploy", "load_config"]

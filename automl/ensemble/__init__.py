@@ -1,20 +1,30 @@
 """Ensembles over trials' out-of-fold predictions, and the model shape they produce."""
 
-from automl.ensemble.builder import Candidate, EnsemblePlan, pick_candidates, plan_ensemble
-from automl.ensemble.predictor import Member, TabularModel, full_probabilities
-from automl.ensemble.selection import Selection, select_ensemble
-from automl.ensemble.stacking import Stacker, fit_stacker
+from __future__ import annotations
 
-__all__ = [
-    "Candidate",
-    "EnsemblePlan",
-    "Member",
-    "Selection",
-    "Stacker",
-    "TabularModel",
-    "fit_stacker",
-    "full_probabilities",
-    "pick_candidates",
-    "plan_ensemble",
-    "select_ensemble",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Candidate": "automl.ensemble.builder",
+    "EnsemblePlan": "automl.ensemble.builder",
+    "pick_candidates": "automl.ensemble.builder",
+    "plan_ensemble": "automl.ensemble.builder",
+    "Member": "automl.ensemble.predictor",
+    "TabularModel": "automl.ensemble.predictor",
+    "full_probabilities": "automl.ensemble.predictor",
+    "Selection": "automl.ensemble.selection",
+    "select_ensemble": "automl.ensemble.selection",
+    "Stacker": "automl.ensemble.stacking",
+    "fit_stacker": "automl.ensemble.stacking",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: Ray workers import this package, and the whole
+    # library (Optuna, the Tuner, the CLI) would cost them a second at start.
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -88,7 +88,7 @@ def build_final_model(
         if mode == "refit":
             fold_models = [_refit(row, data)]
         members.append(Member(trial_id, row.family, row.params, fold_models))
-    model = TabularModel(data.schema, metric.name, members, list(plan.weights), plan.stacker)
+    model = TabularModel(data.schema, metric.name, members, list(plan.weights), plan.stacker, _reference(data))
     best_single = TabularModel(
         data.schema, metric.name, [Member(ranked[0].trial_id, ranked[0].family, ranked[0].params,
                                           search.fold_models[ranked[0].trial_id])]
@@ -117,6 +117,17 @@ def inference_cost(model: TabularModel, sample: pd.DataFrame, repeats: int = 5) 
     model.predict_raw(batch)
     batched = (time.perf_counter() - start) / max(len(batch), 1)
     return {"single_row_ms": float(np.median(singles) * 1000), "batch_ms_per_row": float(batched * 1000)}
+
+
+def _reference(data: Any) -> dict[str, Any]:
+    from automl.monitoring.drift import feature_reference, target_reference
+
+    kinds = {c.name: c.kind for c in data.schema.columns}
+    return {
+        "features": feature_reference(data.X, kinds),
+        "target": target_reference(data.y, data.schema.task, data.n_classes),
+        "example": data.X.head(1).copy(),  # a known-good row for health checks
+    }
 
 
 def _members_mode(requested: str, rows: list[Any], deadline: float | None) -> str:
@@ -150,6 +161,8 @@ def _prune_to_cost(
             rows = np.flatnonzero(~np.isnan(oof[members[0].trial_id].reshape(len(data.y), -1)[:, 0]))
             parts = [np.asarray(oof[m.trial_id][rows], dtype=np.float64) for m in members]
             stacker = fit_stacker(parts, data.y[rows], data.schema.task, data.n_classes, data.seed)
-        model = TabularModel(model.schema, model.metric, members, list(weights / weights.sum()), stacker)
+        model = TabularModel(
+            model.schema, model.metric, members, list(weights / weights.sum()), stacker, model.reference
+        )
         pruned += 1
     return model, pruned

@@ -59,6 +59,7 @@ class TabularModel:
     members: list[Member]
     weights: list[float] = field(default_factory=list)
     stacker: Stacker | None = None
+    reference: dict[str, Any] | None = None  # training distributions, for drift monitoring
 
     def __post_init__(self) -> None:
         if not self.weights:

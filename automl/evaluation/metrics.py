@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
 from sklearn import metrics as skm
 
 from automl.errors import SpecError
@@ -60,13 +59,23 @@ def _labels(proba: np.ndarray) -> np.ndarray:
 # thousands of candidate blends, and scikit-learn's input validation would dominate.
 
 
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties sharing their average rank (scipy's rankdata, without scipy.stats)."""
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1], True])
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat((starts[:-1] + 1 + starts[1:]) / 2, np.diff(starts))
+    return ranks
+
+
 def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
     """Mann-Whitney form of ROC AUC (ties count half), as scikit-learn computes it."""
     n_pos = int(positive.sum())
     n_neg = len(positive) - n_pos
     if n_pos == 0 or n_neg == 0:
         raise ValueError("ROC AUC needs both classes among the rows")
-    ranks = rankdata(score)
+    ranks = _average_ranks(np.asarray(score, dtype=np.float64))
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 

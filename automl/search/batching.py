@@ -19,8 +19,7 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
-BATCH_KEY = "batch"
-IDS_KEY = "ids"  # one id per configuration of the batch: the leaderboard's trial ids
+from automl.search.batching_keys import BATCH_KEY, IDS_KEY
 
 
 def config_id(trial_id: str, index: int) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -28,14 +27,14 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 import ray  # noqa: E402
 from ray import tune  # noqa: E402
 from ray.tune.search.optuna import OptunaSearch  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
 
 from automl.evaluation.metrics import get_metric  # noqa: E402
-from automl.search.batching import BATCH_KEY, IDS_KEY, BatchingSearcher  # noqa: E402
+from automl.search.batching import BatchingSearcher  # noqa: E402
 from automl.search.progress import SearchMonitor  # noqa: E402
 from automl.search.space import ConditionalSpace, default_points, make_sampler  # noqa: E402
-from automl.search.store import ModelThresholds, TrialStore  # noqa: E402
-from automl.search.trial import TrialData, TrialOutcome, evaluate_config, split_config  # noqa: E402
+from automl.search.store import TrialStore  # noqa: E402
+from automl.search.trial import TrialData, TrialOutcome, split_config  # noqa: E402
+from automl.search.worker import run_trial  # noqa: E402
 
 
 @dataclass
@@ -83,54 +82,6 @@ class SearchResult:
         return [r for r in self.rows if r.status == "done"]
 
 
-_pinned_threads: list[int] = []  # per worker process: the thread count already applied
-
-
-def pin_threads(n_threads: int) -> None:
-    """Limit BLAS / OpenMP pools of this process to the CPUs its trial holds, once.
-
-    Oversubscribed pools make small fits many times slower; inspecting the pools costs
-    milliseconds, so a reused worker does it only when its thread count changes.
-    """
-    if _pinned_threads[-1:] == [n_threads]:
-        return
-    import lightgbm  # noqa: F401  (load their OpenMP runtimes before limiting them)
-    import xgboost  # noqa: F401
-
-    threadpool_limits(limits=n_threads)
-    _pinned_threads.append(n_threads)
-
-
-_thresholds: list[ModelThresholds] = []  # per worker process: the store's last bar
-
-
-def _run_trial(config: dict[str, Any], data: TrialData, store: Any) -> None:
-    """Tune's trainable: evaluate a batch of configurations, hand the outcomes to the store.
-
-    One store call and one Tune report per batch, whatever its size.
-    """
-    pin_threads(data.n_threads)
-    metric = get_metric(data.metric)
-    bar = _thresholds[-1] if _thresholds else ModelThresholds(metric.greater_is_better)
-    outcomes: dict[str, TrialOutcome] = {}
-    started = time.perf_counter()
-    for key, item in zip(config[IDS_KEY], config[BATCH_KEY], strict=True):
-        if data.deadline is not None and time.time() >= data.deadline:
-            family, params = split_config(item)
-            outcome = TrialOutcome(family, params, error="stopped at the time budget before it started", stopped=True)
-        else:
-            outcome = evaluate_config(item, data)
-        if outcome.ok and not bar.wants(outcome.score, outcome.family):
-            outcome.fold_models = None  # not an ensemble candidate: don't ship the models
-        outcomes[key] = outcome
-    seconds_per_config = (time.perf_counter() - started) / max(len(outcomes), 1)
-    _thresholds[:] = [ray.get(store.add_many.remote(outcomes))]
-    statuses = [("done", o.score) if o.ok else ("stopped" if o.stopped else "failed", None) for o in outcomes.values()]
-    scores = [score for status, score in statuses if status == "done"]
-    best = (max if metric.greater_is_better else min)(scores) if scores else math.nan
-    tune.report({"score": best, "outcomes": statuses, "seconds_per_config": seconds_per_config})
-
-
 def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tune.Callback] = ()) -> SearchResult:
     """Search model families and hyperparameters on `data` with Ray Tune + Optuna.
 
@@ -169,7 +120,7 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
     )
     monitor = SearchMonitor(metric, settings.time_budget_s, settings.max_trials, settings.show_progress)
     trainable = tune.with_resources(
-        tune.with_parameters(_run_trial, data=data, store=store), {"cpu": settings.cpus_per_trial}
+        tune.with_parameters(run_trial, data=data, store=store), {"cpu": settings.cpus_per_trial}
     )
     storage = tempfile.mkdtemp(prefix="automl-tune-")
     try:

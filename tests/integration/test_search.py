@@ -196,3 +196,31 @@ def test_spec_file_job(tmp_path):
     assert directory == Path(tmp_path / "out")
     assert (directory / "model" / "manifest.json").is_file()
     assert result.summary["name"] == "spec-job" and result.summary["n_trials"] == 3
+
+
+def test_batched_quick_trials_are_all_recorded_with_out_of_fold_predictions():
+    """The efficiency features (batches, one store call per batch) lose nothing."""
+    from automl.data import coerce_features, infer_schema, make_folds
+    from automl.models import get_family
+    from automl.search import SearchSettings, TrialData, run_search
+
+    frame = make_mixed_table(n_rows=120, seed=9)
+    schema = infer_schema(frame, "target")
+    y = (frame["target"] == "yes").to_numpy(dtype=int)
+    data = TrialData(
+        coerce_features(frame, schema), y, schema, make_folds(y, classification=True, n_folds=3, seed=0),
+        "roc_auc", {k: get_family(k) for k in ("linear", "knn")}, 0, 1,
+    )  # fmt: skip
+    planned = 60
+    result = run_search(data, SearchSettings(max_trials=planned, show_progress=False, keep_models=5))
+    assert len(result.rows) == planned
+    assert len({r.trial_id for r in result.rows}) == planned
+    batches = {r.trial_id.split(".")[0] for r in result.rows}
+    assert len(batches) < planned  # quick configurations were batched
+    for row in result.rows:
+        assert row.status == "done", row.error
+        assert np.isfinite(row.outcome.score)
+        assert row.outcome.out_of_fold.shape == (len(y), 2)
+        assert not np.isnan(row.outcome.out_of_fold).any()
+    best = sorted(result.rows, key=lambda r: r.outcome.score, reverse=True)[:5]
+    assert {r.trial_id for r in best} <= set(result.fold_models)  # models kept for the best

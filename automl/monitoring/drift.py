@@ -1,0 +1,113 @@
+"""Drift statistics: population stability index (PSI) against the training data.
+
+The reference (bin edges and proportions per feature, and of the target) is computed from
+the training rows when the model is built and travels inside the artifact, so a serving
+replica can compare live traffic without the training data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+N_BINS = 10
+TOP_CATEGORIES = 20
+_OTHER = "__other__"
+_MISSING = "__missing__"
+_EPS = 1e-4
+
+
+def feature_reference(X: pd.DataFrame, kinds: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Bins and proportions of each training feature (numbers: quantile bins; others: top values)."""
+    reference = {}
+    for name in X.columns:
+        column = X[name]
+        if kinds.get(name) == "numeric":
+            values = column.to_numpy(dtype=float)
+            finite = values[np.isfinite(values)]
+            edges = np.unique(np.quantile(finite, np.linspace(0, 1, N_BINS + 1)[1:-1])) if len(finite) else np.array([])
+            reference[name] = {
+                "kind": "numeric",
+                "edges": edges.tolist(),
+                "proportions": _numeric_counts(values, edges),
+            }
+        elif kinds.get(name) == "datetime":
+            continue  # calendar features drift by design; compared through their parts only if asked
+        else:
+            text = column.astype(object).where(column.notna(), _MISSING).astype(str)
+            top = text.value_counts().head(TOP_CATEGORIES).index.tolist()
+            reference[name] = {"kind": "categorical", "values": top, "proportions": _categorical_counts(text, top)}
+    return reference
+
+
+def target_reference(y: np.ndarray, task: str, n_classes: int) -> dict[str, Any]:
+    """The training target's distribution, the reference for prediction drift."""
+    if task == "regression":
+        edges = np.unique(np.quantile(y, np.linspace(0, 1, N_BINS + 1)[1:-1]))
+        return {"kind": "numeric", "edges": edges.tolist(), "proportions": _numeric_counts(y, edges)}
+    counts = np.bincount(y.astype(int), minlength=n_classes).astype(float)
+    return {"kind": "classes", "proportions": (counts / counts.sum()).tolist()}
+
+
+class DriftTracker:
+    """Running counts of live values in the reference's bins; PSI on demand."""
+
+    def __init__(self, features: dict[str, dict[str, Any]], target: dict[str, Any] | None) -> None:
+        self.features = features
+        self.target = target
+        self.counts = {name: np.zeros(len(ref["proportions"])) for name, ref in features.items()}
+        self.prediction_counts = np.zeros(len(target["proportions"])) if target else np.zeros(0)
+        self.rows = 0
+
+    def update(self, X: pd.DataFrame, predictions: np.ndarray) -> None:
+        """Add a batch of live rows (coerced features) and their predictions (values or class indices)."""
+        self.rows += len(X)
+        for name, ref in self.features.items():
+            if name not in X.columns:
+                continue
+            column = X[name]
+            if ref["kind"] == "numeric":
+                self.counts[name] += _numeric_counts(column.to_numpy(dtype=float), np.asarray(ref["edges"]), raw=True)
+            else:
+                text = column.astype(object).where(column.notna(), _MISSING).astype(str)
+                self.counts[name] += _categorical_counts(text, ref["values"], raw=True)
+        if self.target is not None and len(predictions):
+            if self.target["kind"] == "numeric":
+                edges = np.asarray(self.target["edges"])
+                self.prediction_counts += _numeric_counts(predictions.astype(float), edges, raw=True)
+            else:
+                self.prediction_counts += np.bincount(predictions.astype(int), minlength=len(self.prediction_counts))
+
+    def report(self) -> dict[str, Any]:
+        """PSI per feature and of the predictions (rule of thumb: < 0.1 stable, > 0.25 shifted)."""
+        features = {name: psi(np.asarray(self.features[name]["proportions"]), c) for name, c in self.counts.items()}
+        prediction = psi(np.asarray(self.target["proportions"]), self.prediction_counts) if self.target else None
+        return {"rows": self.rows, "feature_psi": features, "prediction_psi": prediction}
+
+
+def psi(expected: np.ndarray, actual_counts: np.ndarray) -> float | None:
+    """Population stability index of live counts against reference proportions."""
+    total = actual_counts.sum()
+    if total == 0 or len(expected) == 0:
+        return None
+    actual = actual_counts / total
+    e, a = np.clip(expected, _EPS, None), np.clip(actual, _EPS, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def _numeric_counts(values: np.ndarray, edges: np.ndarray, raw: bool = False) -> Any:
+    """Counts in len(edges)+1 bins plus one for missing values."""
+    missing = ~np.isfinite(values)
+    bins = np.searchsorted(edges, values[~missing], side="right")
+    counts = np.bincount(bins, minlength=len(edges) + 1).astype(float)
+    counts = np.append(counts, missing.sum())
+    return counts if raw else (counts / max(counts.sum(), 1)).tolist()
+
+
+def _categorical_counts(text: pd.Series, top: list[str], raw: bool = False) -> Any:
+    index = {v: i for i, v in enumerate(top)}
+    positions = text.map(lambda v: index.get(v, len(top))).to_numpy(dtype=int)
+    counts = np.bincount(positions, minlength=len(top) + 1).astype(float)
+    return counts if raw else (counts / max(counts.sum(), 1)).tolist()

@@ -1,0 +1,4 @@
+"""Keys of a batched Tune trial's config, shared by the searcher (driver) and the workers."""
+
+BATCH_KEY = "batch"  # the configurations of one Tune trial
+IDS_KEY = "ids"  # one id per configuration of the batch: the leaderboard's trial ids

@@ -1,0 +1,67 @@
+"""What runs in the trial workers: kept light, because every worker imports it at start.
+
+It imports Ray Tune's session API, the trial evaluation and the store's thresholds, and
+not the driver's side (Optuna, the Tuner, progress display).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import ray
+from ray import tune
+from threadpoolctl import threadpool_limits
+
+from automl.evaluation.metrics import get_metric
+from automl.search.batching_keys import BATCH_KEY, IDS_KEY
+from automl.search.store import ModelThresholds
+from automl.search.trial import TrialData, TrialOutcome, evaluate_config, split_config
+
+_pinned_threads: list[int] = []  # per worker process: the thread count already applied
+
+
+def pin_threads(n_threads: int) -> None:
+    """Limit BLAS / OpenMP pools of this process to the CPUs its trial holds, once.
+
+    Oversubscribed pools make small fits many times slower; inspecting the pools costs
+    milliseconds, so a reused worker does it only when its thread count changes.
+    """
+    if _pinned_threads[-1:] == [n_threads]:
+        return
+    import lightgbm  # noqa: F401  (load their OpenMP runtimes before limiting them)
+    import xgboost  # noqa: F401
+
+    threadpool_limits(limits=n_threads)
+    _pinned_threads.append(n_threads)
+
+
+_thresholds: list[ModelThresholds] = []  # per worker process: the store's last bar
+
+
+def run_trial(config: dict[str, Any], data: TrialData, store: Any) -> None:
+    """Tune's trainable: evaluate a batch of configurations, hand the outcomes to the store.
+
+    One store call and one Tune report per batch, whatever its size.
+    """
+    pin_threads(data.n_threads)
+    metric = get_metric(data.metric)
+    bar = _thresholds[-1] if _thresholds else ModelThresholds(metric.greater_is_better)
+    outcomes: dict[str, TrialOutcome] = {}
+    started = time.perf_counter()
+    for key, item in zip(config[IDS_KEY], config[BATCH_KEY], strict=True):
+        if data.deadline is not None and time.time() >= data.deadline:
+            family, params = split_config(item)
+            outcome = TrialOutcome(family, params, error="stopped at the time budget before it started", stopped=True)
+        else:
+            outcome = evaluate_config(item, data)
+        if outcome.ok and not bar.wants(outcome.score, outcome.family):
+            outcome.fold_models = None  # not an ensemble candidate: don't ship the models
+        outcomes[key] = outcome
+    seconds_per_config = (time.perf_counter() - started) / max(len(outcomes), 1)
+    _thresholds[:] = [ray.get(store.add_many.remote(outcomes))]
+    statuses = [("done", o.score) if o.ok else ("stopped" if o.stopped else "failed", None) for o in outcomes.values()]
+    scores = [score for status, score in statuses if status == "done"]
+    best = (max if metric.greater_is_better else min)(scores) if scores else math.nan
+    tune.report({"score": best, "outcomes": statuses, "seconds_per_config": seconds_per_config})

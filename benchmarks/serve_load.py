@@ -1,0 +1,162 @@
+"""Serving load: latency and throughput over real HTTP, next to the limits, in one run.
+
+Deploys, on one local Ray, (a) the model with dynamic batching, (b) the same model with
+batching off, and (c) a no-op endpoint (the HTTP proxy's own ceiling); measures the
+model's in-process `predict` on the same rows (the latency floor); then drives each
+endpoint with N concurrent clients from a separate process for a bounded time.
+
+    python benchmarks/serve_load.py [MODEL_DIR] [--clients 1,32] [--seconds 10]
+
+Without MODEL_DIR it first fits a small ensemble on examples/data/churn.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import socket
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _drive(url: str, body: bytes, clients: int, seconds: float, out: mp.Queue) -> None:
+    """Load generator (own process): `clients` keep-alive connections for `seconds`."""
+    import httpx
+
+    async def client(latencies: list[float], errors: list[int], deadline: float) -> None:
+        async with httpx.AsyncClient(timeout=30) as http:
+            for _ in range(1_000_000):  # bounded; the deadline ends it first
+                if time.perf_counter() >= deadline:
+                    return
+                start = time.perf_counter()
+                response = await http.post(url, content=body, headers={"content-type": "application/json"})
+                if response.status_code == 200:
+                    latencies.append(time.perf_counter() - start)
+                else:
+                    errors.append(response.status_code)
+
+    async def main() -> tuple[list[float], list[int], float]:
+        latencies: list[float] = []
+        errors: list[int] = []
+        start = time.perf_counter()
+        await asyncio.gather(*(client(latencies, errors, start + seconds) for _ in range(clients)))
+        return latencies, errors, time.perf_counter() - start
+
+    out.put(asyncio.run(main()))
+
+
+def measure(url: str, body: bytes, clients: int, seconds: float) -> dict:
+    queue: mp.Queue = mp.Queue()
+    worker = mp.get_context("spawn").Process(target=_drive, args=(url, body, clients, seconds, queue))
+    worker.start()
+    latencies, errors, wall = queue.get(timeout=seconds + 120)
+    worker.join(timeout=30)
+    ms = np.asarray(latencies) * 1000
+    return {
+        "clients": clients,
+        "requests": len(latencies),
+        "errors": len(errors),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2) if len(ms) else None,
+        "p99_ms": round(float(np.percentile(ms, 99)), 2) if len(ms) else None,
+        "req_per_s": round(len(latencies) / wall, 1),
+    }
+
+
+def fit_example(directory: Path) -> Path:
+    from automl import AutoML
+    from automl.data import read_table
+
+    frame = read_table("examples/data/churn.csv")
+    AutoML(time_budget_s=40, verbose=False).fit(frame, target="churn").save(directory / "model")
+    return directory / "model"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model_dir", nargs="?", type=Path)
+    parser.add_argument("--clients", default="1,32")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+
+    from fastapi import FastAPI
+    from ray import serve as ray_serve
+
+    from automl.artifacts import load_model
+    from automl.data import read_table
+    from automl.job import ray_session
+    from serve import ServeConfig, deploy
+
+    work = Path(tempfile.mkdtemp(prefix="serve-load-"))
+    with ray_session():
+        model_dir = args.model_dir or fit_example(work)
+        model = load_model(model_dir)
+        frame = read_table("examples/data/churn.csv").drop(columns=[model.schema.target], errors="ignore")
+        row = json.loads(frame.head(1).to_json(orient="records"))
+        body = json.dumps({"rows": row}).encode()
+
+        single = frame.head(1)
+        for _ in range(5):
+            model.predict_raw(single)
+        in_process = []
+        for _ in range(200):
+            start = time.perf_counter()
+            model.predict_raw(single)
+            in_process.append((time.perf_counter() - start) * 1000)
+        in_process_ms = statistics.median(in_process)
+
+        port = _free_port()
+        base = deploy(model_dir, ServeConfig(name="batched", route_prefix="/batched", port=port, max_batch_size=32))
+        root = base.rsplit("/batched", 1)[0]
+        deploy(model_dir, ServeConfig(name="unbatched", route_prefix="/unbatched", port=port, max_batch_size=1))
+
+        noop_app = FastAPI()
+
+        @ray_serve.deployment(max_ongoing_requests=256)
+        @ray_serve.ingress(noop_app)
+        class NoOp:
+            @noop_app.post("/predict")
+            async def predict(self) -> dict:
+                return {"predictions": []}
+
+        ray_serve.run(NoOp.bind(), name="noop", route_prefix="/noop")
+
+        results = []
+        for clients in (int(c) for c in args.clients.split(",")):
+            for name in ("noop", "batched", "unbatched"):
+                result = measure(f"{root}/{name}/predict", body, clients, args.seconds)
+                results.append({"endpoint": name, **result})
+                print(results[-1], flush=True)
+        ray_serve.shutdown()
+
+    import pandas as pd
+
+    table = pd.DataFrame(results)
+    print(f"\nin-process predict, one row: {in_process_ms:.2f} ms (the floor)")
+    print(table.to_string(index=False))
+
+    def get(endpoint: str, clients: int, key: str) -> float:
+        row = table[(table.endpoint == endpoint) & (table.clients == clients)]
+        return float(row[key].iloc[0]) if len(row) else float("nan")
+
+    top = max(int(c) for c in args.clients.split(","))
+    gap = get("batched", 1, "p50_ms") - in_process_ms
+    print(f"\nsingle-row p50 over HTTP minus in-process: {gap:.2f} ms (target <= 3)")
+    batched, unbatched, noop = (get(e, top, "req_per_s") for e in ("batched", "unbatched", "noop"))
+    print(f"{top} clients: batched / unbatched throughput = {batched / unbatched:.2f}x (target >= 5x)")
+    print(f"{top} clients: batched / no-op throughput = {batched / noop:.2f} (target >= 0.8 where lower than 5x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""The Ray Serve application: a FastAPI ingress over a verified model artifact.
+
+(No `from __future__ import annotations` here: FastAPI reads the route signatures at run time.)
+
+Each replica loads the artifact once (after checking every checksum), validates requests
+against the training schema, batches concurrent requests into one model call, and
+reports Prometheus metrics and drift statistics. Nothing a client sends can make it
+answer 500: client errors are 4xx with a message, and the replica keeps serving.
+"""
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from ray import serve
+from ray.serve import metrics
+
+from automl.artifacts.store import load_model, read_manifest
+from automl.data.schema import coerce_features
+from automl.monitoring.drift import DriftTracker
+from serve.config import ServeConfig
+from serve.hooks import load_hooks
+from serve.request_log import RequestLog
+from serve.validation import RequestError, rows_frame
+
+logger = logging.getLogger("automl.serve")
+app = FastAPI(title="automl model server", docs_url=None, redoc_url=None)
+_OPEN_ROUTES = {"/healthz"}
+
+
+def _plain(value: Any) -> Any:
+    # defined before the class: Serve's ingress captures the class when it is decorated
+    return value.item() if isinstance(value, np.generic) else value
+
+
+@serve.deployment
+@serve.ingress(app)
+class ModelServer:
+    def __init__(self, model_dir: str, config: dict[str, Any], token_sha256: str | None) -> None:
+        self.config = ServeConfig(**config)
+        self.model = load_model(model_dir)  # refuses a tampered or incomplete artifact
+        self.manifest = read_manifest(model_dir)
+        self.version = str(self.manifest.get("model_version"))
+        self.token_sha256 = token_sha256
+        reference = self.model.reference or {}
+        self.drift = DriftTracker(reference.get("features", {}), reference.get("target"))
+        self.example = reference.get("example")
+        self.log = (
+            RequestLog(self.config.log_dir, self.config.log_max_rows_per_file, self.config.log_max_files)
+            if self.config.log_dir
+            else None
+        )
+        self.hooks = load_hooks(self.config.hooks)
+        self._predict_batch.set_max_batch_size(self.config.max_batch_size)
+        self._predict_batch.set_batch_wait_timeout_s(self.config.batch_wait_timeout_s)
+        self.requests = metrics.Counter(
+            "automl_requests", description="Requests by route and status.", tag_keys=("route", "status")
+        )
+        self.latency = metrics.Histogram(
+            "automl_request_latency_ms",
+            description="Request latency.",
+            boundaries=[1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
+            tag_keys=("route",),
+        )
+        self.batch_size = metrics.Histogram(
+            "automl_batch_size", description="Requests per model call.", boundaries=[1, 2, 4, 8, 16, 32, 64, 128]
+        )
+        self.predicted = metrics.Counter(
+            "automl_predictions", description="Predictions by class (or 'value').", tag_keys=("label",)
+        )
+        self.feature_drift = metrics.Gauge(
+            "automl_feature_psi", description="Population stability index per feature.", tag_keys=("feature",)
+        )
+
+    # ---------------------------------------------------------------- middleware
+    async def _guard(self, request: Request) -> tuple[str, Any]:
+        """Auth and size checks; return the request id and the parsed JSON body."""
+        request_id = uuid.uuid4().hex
+        route = "/" + request.url.path.rstrip("/").rsplit("/", 1)[-1]  # without the application's prefix
+        if self.token_sha256 and route not in _OPEN_ROUTES:
+            header = request.headers.get("authorization", "")
+            given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+            digest = hashlib.sha256(given.encode()).hexdigest()
+            if not given or not hmac.compare_digest(digest, self.token_sha256):
+                raise RequestError(401, "missing or invalid bearer token")
+        if request.method == "POST":
+            length = request.headers.get("content-length")
+            if length and length.isdigit() and int(length) > self.config.max_body_bytes:
+                raise RequestError(413, f"body larger than {self.config.max_body_bytes} bytes")
+            body = await request.body()
+            if len(body) > self.config.max_body_bytes:
+                raise RequestError(413, f"body larger than {self.config.max_body_bytes} bytes")
+            try:
+                return request_id, json.loads(body)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise RequestError(400, "body is not valid JSON") from None
+        return request_id, None
+
+    async def _answer(self, route: str, request: Request, handler: Any) -> JSONResponse:
+        started = time.perf_counter()
+        request_id = "-"
+        try:
+            request_id, body = await self._guard(request)
+            payload, status = await handler(request_id, body), 200
+        except RequestError as exc:
+            payload, status = {"error": exc.message}, exc.status
+        except Exception as exc:  # a bug on our side: still an answer, and the replica lives
+            logger.exception("request %s failed", request_id)
+            payload, status = {"error": f"internal error ({type(exc).__name__})"}, 500
+        payload["request_id"] = request_id
+        self.requests.inc(tags={"route": route, "status": str(status)})
+        self.latency.observe((time.perf_counter() - started) * 1000, tags={"route": route})
+        return JSONResponse(payload, status_code=status, headers={"x-automl-request-id": request_id})
+
+    # ---------------------------------------------------------------- routes
+    @app.get("/healthz")
+    async def healthz(self, request: Request) -> JSONResponse:
+        async def handler(request_id: str, body: Any) -> dict[str, Any]:
+            return {"status": "ok", "model_version": self.version}
+
+        return await self._answer("/healthz", request, handler)
+
+    @app.get("/metadata")
+    async def metadata(self, request: Request) -> JSONResponse:
+        async def handler(request_id: str, body: Any) -> dict[str, Any]:
+            m = self.manifest
+            return {
+                "model_version": self.version,
+                "task": m.get("task"),
+                "metric": m.get("metric"),
+                "cv_score": m.get("cv_score"),
+                "classes": m.get("classes"),
+                "target": m.get("target"),
+                "schema": [c for c in m["input_schema"]["columns"] if c["kind"] != "excluded"],
+                "members": m.get("members"),
+                "created_at": m.get("created_at"),
+            }
+
+        return await self._answer("/metadata", request, handler)
+
+    @app.post("/predict")
+    async def predict(self, request: Request) -> JSONResponse:
+        return await self._answer("/predict", request, self._predict_request)
+
+    @app.post("/feedback")
+    async def feedback(self, request: Request) -> JSONResponse:
+        return await self._answer("/feedback", request, self._feedback_request)
+
+    @app.get("/monitor")
+    async def monitor(self, request: Request) -> JSONResponse:
+        async def handler(request_id: str, body: Any) -> dict[str, Any]:
+            report = self.drift.report()
+            for name, value in report["feature_psi"].items():
+                if value is not None:
+                    self.feature_drift.set(value, tags={"feature": name})
+            return {"model_version": self.version, **report}
+
+        return await self._answer("/monitor", request, handler)
+
+    # ---------------------------------------------------------------- work
+    async def _predict_request(self, request_id: str, body: Any) -> dict[str, Any]:
+        frame = rows_frame(
+            body, self.model.schema, max_rows=self.config.max_rows, reject_extra=self.config.reject_extra_columns
+        )
+        try:
+            X = coerce_features(frame, self.model.schema)
+        except Exception as exc:  # a value that cannot be read as its column's type
+            raise RequestError(422, f"cannot read the rows: {exc}") from None
+        raw = await self._predict_batch(X)
+        classes = self.model.classes
+        if classes is None:
+            predictions = raw.tolist()
+            labels = ["value"] * len(raw)
+            indices = raw
+            out: dict[str, Any] = {"predictions": predictions, "probabilities": None}
+        else:
+            indices = np.argmax(raw, axis=1)
+            labels = [str(classes[i]) for i in indices]
+            out = {"predictions": [_plain(classes[i]) for i in indices], "probabilities": np.round(raw, 8).tolist()}
+        out["model_version"] = self.version
+        self.drift.update(X, np.asarray(indices))
+        for label in labels:
+            self.predicted.inc(tags={"label": label})
+        if self.log is not None:
+            self.log.append("predict", request_id, {"rows": body["rows"], "predictions": out["predictions"]})
+        for hook in self.hooks:
+            try:
+                hook.on_predict(request_id, frame, raw)
+            except Exception:
+                logger.exception("monitor hook %s failed", type(hook).__name__)
+        return out
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002)
+    async def _predict_batch(self, frames: list[pd.DataFrame]) -> list[np.ndarray]:
+        """One model call for the rows of all requests that arrived together."""
+        self.batch_size.observe(len(frames))
+        sizes = [len(f) for f in frames]
+        combined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        raw = await asyncio.to_thread(self.model.predict_raw, combined)
+        return np.split(raw, np.cumsum(sizes)[:-1])
+
+    async def _feedback_request(self, request_id: str, body: Any) -> dict[str, Any]:
+        items = body.get("feedback") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not items:
+            raise RequestError(422, 'body must be {"feedback": [{"request_id": ..., "actual": ...}, ...]}')
+        if len(items) > self.config.max_rows:
+            raise RequestError(413, f"{len(items)} feedback records is more than the limit of {self.config.max_rows}")
+        for index, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get("request_id"), str) or "actual" not in item:
+                raise RequestError(422, f"feedback {index}: needs a string request_id and an actual value")
+        if self.log is not None:
+            for item in items:
+                self.log.append("feedback", item["request_id"], {"actual": item["actual"]})
+        for hook in self.hooks:
+            try:
+                hook.on_feedback(items)
+            except Exception:
+                logger.exception("monitor hook %s failed", type(hook).__name__)
+        return {"accepted": len(items)}
+
+    def check_health(self) -> None:
+        """Serve's health probe: the model still predicts a known-good row."""
+        if self.example is not None:
+            self.model.predict_raw(self.example)
+
+    def __del__(self) -> None:
+        if getattr(self, "log", None) is not None:
+            self.log.flush()

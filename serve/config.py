@@ -1,0 +1,60 @@
+"""Serving configuration: a validated object, from CLI flags or a YAML / JSON file."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+TOKEN_ENV = "AUTOML_SERVE_TOKEN"
+
+
+class ServeConfig(BaseModel):
+    """How a model is served. Bounds are checked here, once (Serve's AutoscalingConfig style)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "automl"
+    host: str = "127.0.0.1"  # nothing listens beyond loopback unless asked to
+    port: int = Field(default=8000, ge=0, le=65535)
+    route_prefix: str = "/"
+    min_replicas: int = Field(default=1, ge=1)
+    max_replicas: int = Field(default=1, ge=1)
+    target_ongoing_requests: float = Field(default=2.0, gt=0)
+    upscale_delay_s: float = Field(default=3.0, ge=0)
+    downscale_delay_s: float = Field(default=30.0, ge=0)
+    cpus_per_replica: float = Field(default=1.0, gt=0)
+    max_batch_size: int = Field(default=32, ge=1)
+    batch_wait_timeout_s: float = Field(default=0.002, ge=0)
+    max_ongoing_requests: int = Field(default=64, ge=1)
+    max_queued_requests: int = Field(default=256, ge=-1)
+    max_body_bytes: int = Field(default=1_000_000, ge=1)
+    max_rows: int = Field(default=1000, ge=1)
+    reject_extra_columns: bool = False
+    token_file: str | None = None  # else the AUTOML_SERVE_TOKEN environment variable; neither: no auth
+    log_dir: str | None = None  # requests, predictions and feedback as rotating Parquet files
+    log_max_rows_per_file: int = Field(default=10_000, ge=1)
+    log_max_files: int = Field(default=20, ge=1)
+    hooks: list[str] = Field(default_factory=list, description="'module:Class' monitor hooks")
+
+    @model_validator(mode="after")
+    def _replica_bounds(self) -> ServeConfig:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(f"max_replicas ({self.max_replicas}) must be >= min_replicas ({self.min_replicas})")
+        return self
+
+    def token_sha256(self) -> str | None:
+        """The bearer token's hash (replicas compare hashes: the token never travels to them)."""
+        token = None
+        if self.token_file:
+            try:
+                token = Path(self.token_file).read_text().strip()
+            except OSError as exc:
+                raise ValueError(f"cannot read token file {self.token_file}: {exc.strerror}") from None
+            if not token:
+                raise ValueError(f"token file {self.token_file} is empty")
+        elif os.environ.get(TOKEN_ENV):
+            token = os.environ[TOKEN_ENV].strip()
+        return hashlib.sha256(token.encode()).hexdigest() if token else None

@@ -1,0 +1,271 @@
+"""Serving over real HTTP on 127.0.0.1: predictions, bad input, auth, scaling, failures, versions."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import ray
+from ray import serve as ray_serve
+from tables import make_mixed_table
+
+from automl import AutoML
+from serve import ServeConfig, deploy
+
+pytestmark = pytest.mark.usefixtures("ray_instance")
+TOKEN = "s3cret-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(condition, timeout=120.0, interval=0.25, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    frame = make_mixed_table(n_rows=240, seed=11)
+    root = tmp_path_factory.mktemp("serve")
+    first = AutoML(max_trials=4, time_budget_s=None, models=["linear", "lightgbm"], cv_folds=3, verbose=False)
+    first.fit(frame, target="target").save(root / "v1")
+    second = AutoML(max_trials=2, time_budget_s=None, models=["knn"], cv_folds=3, verbose=False, seed=1)
+    second.fit(frame, target="target").save(root / "v2")
+    return frame, root / "v1", root / "v2", root
+
+
+@pytest.fixture(scope="module")
+def server(models):
+    frame, v1, _, root = models
+    port = _free_port()
+    common = {"port": port, "cpus_per_replica": 0.25, "max_batch_size": 8, "downscale_delay_s": 2.0}
+    base = deploy(v1, ServeConfig(name="plain", route_prefix="/plain", log_dir=str(root / "log"),
+                                  log_max_rows_per_file=5, log_max_files=3, **common))  # fmt: skip
+    token_file = root / "token"
+    token_file.write_text(TOKEN + "\n")
+    deploy(v1, ServeConfig(name="secure", route_prefix="/secure", token_file=str(token_file),
+                           reject_extra_columns=True, max_rows=5, max_body_bytes=4000, **common))  # fmt: skip
+    client = httpx.Client(base_url=base.rsplit("/plain", 1)[0], timeout=60)
+    yield frame, client, common
+    client.close()
+    ray_serve.shutdown()
+
+
+def _rows(frame, n=3):
+    rows = frame.drop(columns=["target"]).head(n).to_dict(orient="records")
+    return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()} for r in rows]
+
+
+def _auth():
+    return {"authorization": f"Bearer {TOKEN}"}
+
+
+def test_served_predictions_equal_automl_predict(server, models, tmp_path):
+    frame, client, _ = server
+    _, v1, _, _ = models
+    rows = _rows(frame, 20)
+    response = client.post("/plain/predict", json={"rows": rows})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["request_id"] == response.headers["x-automl-request-id"]
+    data = tmp_path / "rows.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    out = tmp_path / "pred.csv"
+    result = subprocess.run(
+        [sys.executable, "-m", "automl.cli", "predict", str(v1), str(data), "--output", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    expected = pd.read_csv(out)
+    assert body["predictions"] == expected["prediction"].tolist()
+    np.testing.assert_allclose(body["probabilities"], expected[["proba_no", "proba_yes"]].to_numpy(), atol=1e-7)
+    assert body["model_version"] == client.get("/plain/metadata").json()["model_version"]
+
+
+BAD_REQUESTS = {
+    "missing-column": ("/plain", lambda rows: {"rows": [{k: v for k, v in rows[0].items() if k != "x1"}]}, 422, "x1"),
+    "wrong-type": ("/plain", lambda rows: {"rows": [{**rows[0], "x1": "abc"}]}, 422, "x1 must be a number"),
+    "null-not-seen-in-training": ("/plain", lambda rows: {"rows": [{**rows[0], "x1": None}]}, 422, "x1 is null"),
+    "bad-shape": ("/plain", lambda rows: {"data": rows}, 422, "rows"),
+    "row-not-object": ("/plain", lambda rows: {"rows": [1, 2]}, 422, "row 0"),
+    "empty-rows": ("/plain", lambda rows: {"rows": []}, 422, "empty"),
+    "extra-column-rejected": ("/secure", lambda rows: {"rows": [{**rows[0], "zzz": 1}]}, 422, "zzz"),
+    "too-many-rows": ("/secure", lambda rows: {"rows": rows[:1] * 6}, 413, "limit of 5"),
+    "body-too-large": ("/secure", lambda rows: {"rows": rows[:1], "pad": "x" * 5000}, 413, "larger than"),
+    "bad-feedback": ("/plain/feedback", lambda rows: {"feedback": [{"actual": 1}]}, 422, "request_id"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_REQUESTS))
+def test_bad_requests_get_4xx_and_the_replica_keeps_serving(server, case):
+    frame, client, _ = server
+    prefix, make, status, fragment = BAD_REQUESTS[case]
+    path = prefix if prefix.endswith("feedback") else f"{prefix}/predict"
+    response = client.post(path, json=make(_rows(frame)), headers=_auth())
+    assert response.status_code == status, response.text
+    assert fragment in response.json()["error"]
+    good = client.post(f"{prefix.split('/feedback')[0]}/predict", json={"rows": _rows(frame)}, headers=_auth())
+    assert good.status_code == 200
+    assert client.get("/plain/healthz").json()["status"] == "ok"
+
+
+def test_malformed_json_and_tolerated_inputs(server):
+    frame, client, _ = server
+    response = client.post("/plain/predict", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 400 and "not valid JSON" in response.json()["error"]
+    rows = _rows(frame, 2)
+    rows[0]["x2"] = None  # missing values were seen in training for x2
+    rows[0]["colour"] = "ultraviolet"  # an unseen category
+    rows[1]["extra"] = "ignored"  # extra columns are ignored unless configured
+    response = client.post("/plain/predict", json={"rows": rows})
+    assert response.status_code == 200 and len(response.json()["predictions"]) == 2
+
+
+def test_auth(server):
+    frame, client, _ = server
+    body = {"rows": _rows(frame, 1)}
+    assert client.post("/secure/predict", json=body).status_code == 401
+    assert client.post("/secure/predict", json=body, headers={"authorization": "Bearer nope"}).status_code == 401
+    assert client.get("/secure/metadata").status_code == 401
+    assert client.post("/secure/predict", json=body, headers=_auth()).status_code == 200
+    assert client.get("/secure/healthz").status_code == 200  # health stays open
+    assert client.post("/plain/predict", json=body).status_code == 200  # auth off elsewhere
+
+
+def test_metadata_monitor_and_feedback_log(server, models):
+    frame, client, _ = server
+    root = models[3]
+    meta = client.get("/plain/metadata").json()
+    assert meta["task"] == "binary" and meta["classes"] == ["no", "yes"]
+    assert {c["name"] for c in meta["schema"]} == {"x1", "x2", "colour", "city", "flag", "when"}
+    shifted = _rows(frame, 40)
+    for row in shifted:
+        row["x1"] = row["x1"] + 10  # far outside the training range
+    request_ids = [client.post("/plain/predict", json={"rows": [r]}).json()["request_id"] for r in shifted]
+    report = client.get("/plain/monitor").json()
+    assert report["rows"] >= 40
+    assert report["feature_psi"]["x1"] > 1.0  # shifted
+    assert report["feature_psi"]["flag"] < report["feature_psi"]["x1"]
+    assert report["prediction_psi"] is not None
+    feedback = {"feedback": [{"request_id": rid, "actual": "yes"} for rid in request_ids[:7]]}
+    response = client.post("/plain/feedback", json=feedback)
+    assert response.status_code == 200 and response.json()["accepted"] == 7
+    files = sorted((root / "log").glob("*.parquet"))
+    assert 1 <= len(files) <= 3  # rotated: at most log_max_files
+    logged = pd.concat(pd.read_parquet(f) for f in files)
+    assert set(logged["kind"]) <= {"predict", "feedback"} and len(logged) % 5 == 0
+    assert not list((root / "log").glob(".*.tmp"))
+
+
+def _replicas(app: str, deployment: str) -> int:
+    status = ray_serve.status().applications[app].deployments[deployment]
+    return sum(count for state, count in status.replica_states.items() if str(state).endswith("RUNNING"))
+
+
+def test_autoscaling_up_under_load_and_back_down(server, models):
+    frame, client, common = server
+    _, v1, _, _ = models
+    deploy(v1, ServeConfig(name="scaling", route_prefix="/scaling", min_replicas=1, max_replicas=2,
+                           target_ongoing_requests=1, upscale_delay_s=0.5, **common))  # fmt: skip
+    assert _replicas("scaling", "scaling") == 1
+    stop = threading.Event()
+    statuses: list[int] = []
+
+    def load() -> None:
+        with httpx.Client(base_url=str(client.base_url), timeout=60) as own:
+            for _ in range(2000):  # bounded: at most 2000 requests per client
+                if stop.is_set():
+                    return
+                statuses.append(own.post("/scaling/predict", json={"rows": _rows(frame, 50)}).status_code)
+
+    threads = [threading.Thread(target=load) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    try:
+        _wait_for(lambda: _replicas("scaling", "scaling") >= 2, timeout=120, what="a second replica")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert statuses and set(statuses) == {200}
+    _wait_for(lambda: _replicas("scaling", "scaling") == 1, timeout=180, what="scale down to one replica")
+    ray_serve.delete("scaling")
+
+
+def test_killed_replica_under_load_loses_no_request_with_retries(server, models):
+    frame, client, common = server
+    _, v1, _, _ = models
+    deploy(v1, ServeConfig(name="resilient", route_prefix="/resilient", min_replicas=2, max_replicas=2, **common))
+    _wait_for(lambda: _replicas("resilient", "resilient") == 2, what="two replicas")
+    failures: list[str] = []
+
+    def call(i: int) -> None:
+        for attempt in range(8):
+            try:
+                r = httpx.post(
+                    str(client.base_url).rstrip("/") + "/resilient/predict", json={"rows": _rows(frame, 2)}, timeout=30
+                )
+                if r.status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2 * (attempt + 1))
+        failures.append(f"request {i}")
+
+    replicas = [
+        a for a in ray.util.list_named_actors(all_namespaces=True)
+        if "REPLICA" in a["name"] and "resilient" in a["name"]
+    ]  # fmt: skip
+    assert len(replicas) == 2, replicas
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(call, i) for i in range(120)]
+        time.sleep(0.5)
+        ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]), no_restart=True)
+        for future in futures:
+            future.result()
+    assert failures == []
+    _wait_for(lambda: _replicas("resilient", "resilient") == 2, what="the replica to be replaced")
+    ray_serve.delete("resilient")
+
+
+def test_redeploying_a_new_version_rolls_without_failed_requests(server, models):
+    frame, client, common = server
+    _, v1, v2, _ = models
+    before = client.get("/plain/metadata").json()["model_version"]
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        for _ in range(5000):
+            if stop.is_set():
+                return
+            statuses.append(client.post("/plain/predict", json={"rows": _rows(frame, 1)}).status_code)
+
+    thread = threading.Thread(target=load)
+    thread.start()
+    try:
+        deploy(v2, ServeConfig(name="plain", route_prefix="/plain", **common))
+        _wait_for(lambda: client.get("/plain/metadata").json()["model_version"] != before, what="the new version")
+    finally:
+        stop.set()
+        thread.join()
+    assert statuses and set(statuses) == {200}
+    after = client.get("/plain/metadata").json()
+    assert after["model_version"] == json.loads((v2 / "manifest.json").read_text())["model_version"]

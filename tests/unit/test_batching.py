@@ -1,0 +1,87 @@
+"""The batching searcher, driven directly (no Ray runtime needed), over a real OptunaSearch."""
+
+from __future__ import annotations
+
+import pytest
+from ray.tune.search import Searcher
+from ray.tune.search.optuna import OptunaSearch
+
+from automl.models import get_family
+from automl.search.batching import BatchingSearcher
+from automl.search.batching_keys import BATCH_KEY, IDS_KEY
+from automl.search.space import ConditionalSpace, make_sampler
+
+
+def _searcher(max_configs=None, concurrency=1):
+    families = {k: get_family(k) for k in ("linear", "knn")}
+    inner = OptunaSearch(
+        space=ConditionalSpace(families, 500, "binary"), metric="score", mode="max", sampler=make_sampler("tpe", 0)
+    )
+    return BatchingSearcher(
+        inner, metric="score", mode="max", max_configs=max_configs, target_batch_s=1.0, concurrency=concurrency
+    )
+
+
+def _finish(searcher, trial_id, batch, seconds=0.01, status="done"):
+    outcomes = [(status, 0.5 + 0.01 * i if status == "done" else None) for i in range(len(batch[BATCH_KEY]))]
+    searcher.on_trial_complete(trial_id, {"outcomes": outcomes, "seconds_per_config": seconds})
+
+
+def test_batches_grow_for_quick_configurations_and_stop_at_the_limit():
+    searcher = _searcher(max_configs=50)
+    first = searcher.suggest("t0")
+    assert len(first[BATCH_KEY]) == 1  # nothing measured yet
+    assert first[IDS_KEY] == ["t0.0"]
+    _finish(searcher, "t0", first, seconds=0.05)  # 50 ms a configuration: 20 per 1 s batch
+    second = searcher.suggest("t1")
+    assert len(second[BATCH_KEY]) == 20
+    assert second[IDS_KEY] == [f"t1.{i}" for i in range(20)]
+    total, n = 21, 2
+    while (batch := searcher.suggest(f"t{n}")) not in (None, Searcher.FINISHED):
+        total += len(batch[BATCH_KEY])
+        _finish(searcher, f"t{n}", batch, seconds=0.05)
+        n += 1
+    _finish(searcher, "t1", second, seconds=0.05)
+    assert total == 50
+    assert searcher.suggest("late") == Searcher.FINISHED
+
+
+def test_slow_configurations_are_not_batched():
+    searcher = _searcher()
+    batch = searcher.suggest("a")
+    _finish(searcher, "a", batch, seconds=3.0)
+    assert len(searcher.suggest("b")[BATCH_KEY]) == 1
+
+
+def test_last_configurations_are_spread_over_parallel_trials():
+    searcher = _searcher(max_configs=9, concurrency=2)
+    batch = searcher.suggest("a")
+    _finish(searcher, "a", batch, seconds=0.01)
+    assert len(searcher.suggest("b")[BATCH_KEY]) == 4  # ceil(8 left / 2 workers)
+
+
+def test_a_crashed_batch_is_retried_one_configuration_at_a_time():
+    searcher = _searcher(max_configs=30)
+    _finish(searcher, "a", searcher.suggest("a"), seconds=0.1)
+    batch = searcher.suggest("b")
+    assert len(batch[BATCH_KEY]) > 1
+    searcher.on_trial_complete("b", None, error=True)  # the worker died mid-batch
+    retried = []
+    for i in range(len(batch[BATCH_KEY])):
+        single = searcher.suggest(f"r{i}")
+        assert len(single[BATCH_KEY]) == 1
+        retried.append((single[IDS_KEY][0], single[BATCH_KEY][0]))
+    assert retried == list(zip(batch[IDS_KEY], batch[BATCH_KEY], strict=True))  # same ids, same configurations
+    # a single configuration that crashes again is a failure told to Optuna, not retried
+    searcher.on_trial_complete("r0", None, error=True)
+    assert searcher.suggest("next")[IDS_KEY][0].startswith("next.")
+
+
+@pytest.mark.parametrize("status", ["failed", "stopped"])
+def test_failures_and_stops_reach_optuna_as_such(status):
+    searcher = _searcher()
+    batch = searcher.suggest("a")
+    _finish(searcher, "a", batch, status=status)
+    study = searcher.inner._ot_study
+    expected = {"failed": "FAIL", "stopped": "PRUNED"}[status]
+    assert [t.state.name for t in study.trials] == [expected]

@@ -1,0 +1,102 @@
+"""Serving pieces that need no Ray: config bounds, request validation, drift statistics, the log."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from automl.data import coerce_features, infer_schema
+from automl.errors import SpecError
+from automl.monitoring import DriftTracker, feature_reference, psi
+from serve import ServeConfig, load_config
+from serve.request_log import RequestLog
+from serve.validation import RequestError, rows_frame
+
+
+def test_config_bounds_and_token(tmp_path, monkeypatch):
+    with pytest.raises(SpecError, match="max_replicas .1. must be >= min_replicas .3."):
+        load_config(None, min_replicas=3, max_replicas=1)
+    with pytest.raises(SpecError, match="port"):
+        load_config(None, port=70000)
+    monkeypatch.delenv("AUTOML_SERVE_TOKEN", raising=False)
+    assert ServeConfig().host == "127.0.0.1" and ServeConfig().token_sha256() is None
+    monkeypatch.setenv("AUTOML_SERVE_TOKEN", "abc")
+    assert ServeConfig().token_sha256() == hashlib.sha256(b"abc").hexdigest()
+    token = tmp_path / "token"
+    token.write_text("from-file\n")
+    assert ServeConfig(token_file=str(token)).token_sha256() == hashlib.sha256(b"from-file").hexdigest()
+    (tmp_path / "empty").write_text("")
+    with pytest.raises(ValueError, match="empty"):
+        ServeConfig(token_file=str(tmp_path / "empty")).token_sha256()
+    config = tmp_path / "serve.yaml"
+    config.write_text("max_replicas: 4\nport: 9000\n")
+    loaded = load_config(config, port=9100)
+    assert loaded.max_replicas == 4 and loaded.port == 9100  # flags override the file
+
+
+@pytest.fixture
+def schema(binary_table):
+    return infer_schema(binary_table, "target")
+
+
+def _row(binary_table):
+    row = binary_table.drop(columns=["target"]).iloc[1].to_dict()
+    return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+
+
+@pytest.mark.parametrize(
+    "change, status, fragment",
+    [
+        (lambda r: {k: v for k, v in r.items() if k != "city"}, 422, "missing column(s) city"),
+        (lambda r: {**r, "x1": "1.5"}, 422, "x1 must be a number"),
+        (lambda r: {**r, "x1": True}, 422, "x1 must be a number"),
+        (lambda r: {**r, "x1": None}, 422, "x1 is null"),
+        (lambda r: {**r, "colour": [1]}, 422, "colour must be a string"),
+    ],
+    ids=["missing", "string-for-number", "bool-for-number", "null-not-allowed", "list-value"],
+)
+def test_row_problems_are_named(schema, binary_table, change, status, fragment):
+    with pytest.raises(RequestError) as info:
+        rows_frame({"rows": [change(_row(binary_table))]}, schema, max_rows=10, reject_extra=False)
+    assert info.value.status == status and fragment in info.value.message
+
+
+def test_valid_rows_become_a_table_and_extras_follow_the_setting(schema, binary_table):
+    row = {**_row(binary_table), "x2": None, "unknown": 1}
+    frame = rows_frame({"rows": [row, row]}, schema, max_rows=10, reject_extra=False)
+    assert list(frame.columns) == schema.features and len(frame) == 2
+    with pytest.raises(RequestError, match="unknown column"):
+        rows_frame({"rows": [row]}, schema, max_rows=10, reject_extra=True)
+    with pytest.raises(RequestError) as info:
+        rows_frame({"rows": [row] * 3}, schema, max_rows=2, reject_extra=False)
+    assert info.value.status == 413
+
+
+def test_drift_is_small_on_training_like_rows_and_large_when_shifted(binary_table, schema):
+    X = coerce_features(binary_table, schema)
+    kinds = {c.name: c.kind for c in schema.columns}
+    reference = feature_reference(X, kinds)
+    same = DriftTracker(reference, None)
+    same.update(X, np.zeros(0))
+    assert max(v for v in same.report()["feature_psi"].values() if v is not None) < 0.05
+    shifted = X.assign(x1=X["x1"] + 5, colour="green")
+    moved = DriftTracker(reference, None)
+    moved.update(shifted, np.zeros(0))
+    report = moved.report()["feature_psi"]
+    assert report["x1"] > 1.0 and report["colour"] > 1.0 and report["x2"] < 0.05
+    assert psi(np.array([0.5, 0.5]), np.array([0.0, 0.0])) is None
+
+
+def test_request_log_rotates_and_never_leaves_partial_files(tmp_path):
+    log = RequestLog(tmp_path, max_rows=3, max_files=2)
+    for i in range(10):
+        log.append("predict", f"r{i}", {"i": i})
+    log.flush()
+    files = sorted(tmp_path.glob("*.parquet"))
+    assert len(files) == 2
+    rows = pd.concat(pd.read_parquet(f) for f in files)
+    assert sorted(rows["request_id"]) == ["r6", "r7", "r8", "r9"]
+    assert not list(tmp_path.glob(".*"))
