@@ -123,10 +123,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         log_dir=args.log_dir,
     )
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with ray_session(args.address):
         from ray import serve as ray_serve
 
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())  # after Ray, which installs its own
         url = deploy(args.model_dir, config)
         auth = "bearer token required" if config.token_sha256() else "no auth"
         print(f"serving {args.model_dir} at {url} ({auth}); Ctrl-C to stop", flush=True)

@@ -65,7 +65,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         yield
         return
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
-    if address is None:
+    if address is None and not os.environ.get("RAY_ADDRESS"):  # inside a Ray job: join its cluster
         kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
     try:
         ray.init(address=address, **kwargs)

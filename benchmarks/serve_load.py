@@ -58,8 +58,9 @@ def _drive(url: str, body: bytes, clients: int, seconds: float, out: mp.Queue) -
 
 
 def measure(url: str, body: bytes, clients: int, seconds: float) -> dict:
-    queue: mp.Queue = mp.Queue()
-    worker = mp.get_context("spawn").Process(target=_drive, args=(url, body, clients, seconds, queue))
+    context = mp.get_context("spawn")  # a fresh interpreter: no Ray state inherited from this one
+    queue = context.Queue()
+    worker = context.Process(target=_drive, args=(url, body, clients, seconds, queue))
     worker.start()
     latencies, errors, wall = queue.get(timeout=seconds + 120)
     worker.join(timeout=30)
@@ -88,7 +89,17 @@ def main() -> None:
     parser.add_argument("model_dir", nargs="?", type=Path)
     parser.add_argument("--clients", default="1,32")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--haproxy",
+        metavar="BINARY",
+        help="use Ray Serve's HAProxy ingress with this haproxy binary (for example /usr/sbin/haproxy)",
+    )
     args = parser.parse_args()
+    if args.haproxy:  # read by Serve's controller when it starts, so set before Ray starts
+        import os
+
+        os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
+        os.environ["RAY_SERVE_HAPROXY_BINARY_PATH"] = args.haproxy
 
     from fastapi import FastAPI
     from ray import serve as ray_serve
@@ -117,13 +128,15 @@ def main() -> None:
         in_process_ms = statistics.median(in_process)
 
         port = _free_port()
-        base = deploy(model_dir, ServeConfig(name="batched", route_prefix="/batched", port=port, max_batch_size=32))
+        # the three endpoints share the machine's CPUs: each is measured while the others idle
+        common = {"port": port, "cpus_per_replica": 0.5}
+        base = deploy(model_dir, ServeConfig(name="batched", route_prefix="/batched", max_batch_size=32, **common))
         root = base.rsplit("/batched", 1)[0]
-        deploy(model_dir, ServeConfig(name="unbatched", route_prefix="/unbatched", port=port, max_batch_size=1))
+        deploy(model_dir, ServeConfig(name="unbatched", route_prefix="/unbatched", max_batch_size=1, **common))
 
         noop_app = FastAPI()
 
-        @ray_serve.deployment(max_ongoing_requests=256)
+        @ray_serve.deployment(max_ongoing_requests=256, ray_actor_options={"num_cpus": 0.5})
         @ray_serve.ingress(noop_app)
         class NoOp:
             @noop_app.post("/predict")
@@ -143,7 +156,8 @@ def main() -> None:
     import pandas as pd
 
     table = pd.DataFrame(results)
-    print(f"\nin-process predict, one row: {in_process_ms:.2f} ms (the floor)")
+    print(f"\ningress: {'HAProxy (' + args.haproxy + ')' if args.haproxy else 'Serve HTTP proxy'}")
+    print(f"in-process predict, one row: {in_process_ms:.2f} ms (the floor)")
     print(table.to_string(index=False))
 
     def get(endpoint: str, clients: int, key: str) -> float:

@@ -79,7 +79,10 @@ class TabularModel:
         Raises:
             DataError: a feature column of the training table is missing.
         """
-        X = coerce_features(frame, self.schema)
+        return self.predict_features(coerce_features(frame, self.schema))
+
+    def predict_features(self, X: pd.DataFrame) -> np.ndarray:
+        """Like `predict_raw`, for rows already coerced to the training types (`coerce_features`)."""
         n_classes = len(self.classes or [])
         parts = [member.predict_raw(X, self.task, n_classes) for member in self.members]
         if self.stacker is not None:
