@@ -94,7 +94,7 @@ def build_final_model(
                                           search.fold_models[ranked[0].trial_id])]
     )  # fmt: skip
     if max_inference_ms_per_row is not None:
-        model, pruned = _prune_to_cost(model, plan, candidates, data, sample, max_inference_ms_per_row)
+        model, pruned = prune_to_cost(model, candidates, data, sample, max_inference_ms_per_row)
         if pruned:
             notes.append(f"ensemble: pruned {pruned} member(s) to meet {max_inference_ms_per_row} ms per row")
     inference = {
@@ -104,7 +104,7 @@ def build_final_model(
     return FinalModel(model, plan, ranked[0], mode, best_single, inference, notes)
 
 
-def inference_cost(model: TabularModel, sample: pd.DataFrame, repeats: int = 5) -> dict[str, float]:
+def inference_cost(model: TabularModel, sample: pd.DataFrame, repeats: int = 3) -> dict[str, float]:
     """Milliseconds per row: one row at a time (median of `repeats`), and in one batch."""
     one = sample.head(1)
     singles = []
@@ -147,9 +147,10 @@ def _refit(row: Any, data: Any) -> Any:
     return build_pipeline(family, row.params, data.schema, data.seed, data.n_threads).fit(data.X, data.y)
 
 
-def _prune_to_cost(
-    model: TabularModel, plan: EnsemblePlan, candidates: list[Candidate], data: Any, sample: pd.DataFrame, cap: float
+def prune_to_cost(
+    model: TabularModel, candidates: list[Candidate], data: Any, sample: pd.DataFrame, cap: float
 ) -> tuple[TabularModel, int]:
+    """Drop the lowest-weight members until batched prediction costs at most `cap` ms a row."""
     pruned = 0
     oof = {c.trial_id: c.out_of_fold for c in candidates}
     while len(model.members) > 1 and inference_cost(model, sample)["batch_ms_per_row"] > cap:

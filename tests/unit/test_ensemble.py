@@ -126,3 +126,16 @@ def test_ensemble_artifact_round_trips_in_and_out_of_process(ensemble_model, mul
     assert result.returncode == 0, result.stderr
     predicted = pd.read_parquet(out)
     np.testing.assert_allclose(predicted[["proba_high", "proba_low", "proba_mid"]].to_numpy(), proba, rtol=1e-12)
+
+
+def test_an_inference_cap_prunes_the_lightest_members(ensemble_model, multiclass_table):
+    from automl.ensemble.final import inference_cost, prune_to_cost
+
+    schema, X, y, members = ensemble_model
+    model = TabularModel(schema, "log_loss", members, [0.7, 0.3])
+    kept, pruned = prune_to_cost(model, [], None, multiclass_table, cap=1e9)
+    assert pruned == 0 and kept is model
+    cheap, pruned = prune_to_cost(model, [], None, multiclass_table, cap=1e-9)  # no model meets it: keep one
+    assert pruned == 1 and [m.family for m in cheap.members] == ["linear"] and cheap.weights == [1.0]
+    np.testing.assert_allclose(cheap.predict_proba(multiclass_table).sum(axis=1), 1.0)
+    assert inference_cost(cheap, multiclass_table)["batch_ms_per_row"] > 0
