@@ -6,8 +6,7 @@ typed errors a user can cause.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from automl._lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -26,9 +25,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    # Imported on first use: Ray workers import this package, and the whole
-    # library (Optuna, the Tuner, the CLI) would cost them a second at start.
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

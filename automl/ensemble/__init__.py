@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from automl._lazy import lazy_getattr
 
 _EXPORTS = {
     "Candidate": "automl.ensemble.builder",
@@ -22,9 +21,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    # Imported on first use: Ray workers import this package, and the whole
-    # library (Optuna, the Tuner, the CLI) would cost them a second at start.
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
