@@ -24,14 +24,6 @@ class Folds:
     splits: tuple[tuple[np.ndarray, np.ndarray], ...]
     n_rows: int
 
-    @property
-    def validated_rows(self) -> np.ndarray:
-        """Rows that have an out-of-fold prediction (all rows, except under holdout)."""
-        mask = np.zeros(self.n_rows, dtype=bool)
-        for _, valid in self.splits:
-            mask[valid] = True
-        return mask
-
     def __len__(self) -> int:
         return len(self.splits)
 

@@ -34,10 +34,6 @@ class Metric:
         """The direction in Ray Tune's words."""
         return "max" if self.greater_is_better else "min"
 
-    @property
-    def worst(self) -> float:
-        return -np.inf if self.greater_is_better else np.inf
-
     def __call__(self, y_true: np.ndarray, prediction: np.ndarray, n_classes: int = 0) -> float:
         """Score `prediction` against encoded labels (0..k-1) or regression values."""
         return float(self._score(np.asarray(y_true), np.asarray(prediction), n_classes))
