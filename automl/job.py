@@ -28,7 +28,7 @@ from automl.data.schema import TableSchema, coerce_features, infer_schema
 from automl.data.splits import make_folds
 from automl.ensemble.final import build_final_model
 from automl.ensemble.predictor import TabularModel
-from automl.errors import AutoMLError, DataError, SpecError
+from automl.errors import DataError, SpecError
 from automl.evaluation.leaderboard import leaderboard_frame
 from automl.evaluation.metrics import resolve_metric
 from automl.evaluation.report import write_report
@@ -332,4 +332,4 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-__all__ = ["AutoMLError", "FitResult", "fit_table", "ray_session", "run_job", "score_table", "write_run_dir"]
+__all__ = ["FitResult", "fit_table", "ray_session", "run_job", "score_table", "write_run_dir"]

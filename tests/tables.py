@@ -1,6 +1,10 @@
-"""Small, seeded tables the tests share (importable: pyproject puts tests/ on the path)."""
+"""Small, seeded tables and helpers the tests share (importable: pyproject puts tests/ on the path)."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,3 +42,15 @@ def make_mixed_table(n_rows: int = 200, seed: int = 0, task: str = "binary") -> 
     frame.loc[rng.random(n_rows) < 0.05, "x2"] = np.nan
     frame.loc[rng.random(n_rows) < 0.05, "colour"] = None
     return frame
+
+
+def predict_in_subprocess(model_dir: Path, data: Path, out: Path) -> pd.DataFrame:
+    """Run `automl predict` in a fresh process, as a user would; return what it wrote."""
+    result = subprocess.run(
+        [sys.executable, "-m", "automl.cli", "predict", str(model_dir), str(data), "--output", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return pd.read_parquet(out) if out.suffix == ".parquet" else pd.read_csv(out)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import ray.cloudpickle
-from tables import make_mixed_table
+from tables import make_mixed_table, predict_in_subprocess
 
 from automl import AutoML, AutoMLClassifier, AutoMLRegressor, JobSpec
 from automl.models import register, unregister
@@ -59,15 +59,7 @@ def test_loaded_model_predicts_the_same_in_and_out_of_process(binary_search, tmp
 
     data = tmp_path / "rows.parquet"
     rows.to_parquet(data)
-    out = tmp_path / "pred.csv"
-    result = subprocess.run(
-        [sys.executable, "-m", "automl.cli", "predict", str(directory), str(data), "--output", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    predicted = pd.read_csv(out)
+    predicted = predict_in_subprocess(directory, data, tmp_path / "pred.csv")
     assert list(predicted.columns) == ["prediction", "proba_no", "proba_yes"]
     np.testing.assert_allclose(predicted[["proba_no", "proba_yes"]].to_numpy(), am.predict_proba(rows), rtol=1e-9)
     assert predicted["prediction"].tolist() == list(am.predict(rows))

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +14,7 @@ import pandas as pd
 import pytest
 import ray
 from ray import serve as ray_serve
-from tables import make_mixed_table
+from tables import make_mixed_table, predict_in_subprocess
 
 from automl import AutoML
 from serve import ServeConfig, deploy
@@ -87,13 +85,7 @@ def test_served_predictions_equal_automl_predict(server, models, tmp_path):
     assert body["request_id"] == response.headers["x-automl-request-id"]
     data = tmp_path / "rows.csv"
     pd.DataFrame(rows).to_csv(data, index=False)
-    out = tmp_path / "pred.csv"
-    result = subprocess.run(
-        [sys.executable, "-m", "automl.cli", "predict", str(v1), str(data), "--output", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    expected = pd.read_csv(out)
+    expected = predict_in_subprocess(v1, data, tmp_path / "pred.csv")
     assert body["predictions"] == expected["prediction"].tolist()
     np.testing.assert_allclose(body["probabilities"], expected[["proba_no", "proba_yes"]].to_numpy(), atol=1e-7)
     assert body["model_version"] == client.get("/plain/metadata").json()["model_version"]

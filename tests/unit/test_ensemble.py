@@ -1,11 +1,8 @@
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
-import pandas as pd
 import pytest
+from tables import predict_in_subprocess
 
 from automl.artifacts import load_model, save_model
 from automl.data import coerce_features, infer_schema
@@ -116,15 +113,7 @@ def test_ensemble_artifact_round_trips_in_and_out_of_process(ensemble_model, mul
     np.testing.assert_array_equal(load_model(directory).predict_proba(multiclass_table), proba)
     rows = tmp_path / "rows.csv"
     multiclass_table.to_csv(rows, index=False)
-    out = tmp_path / "pred.parquet"
-    result = subprocess.run(
-        [sys.executable, "-m", "automl.cli", "predict", str(directory), str(rows), "--output", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    predicted = pd.read_parquet(out)
+    predicted = predict_in_subprocess(directory, rows, tmp_path / "pred.parquet")
     np.testing.assert_allclose(predicted[["proba_high", "proba_low", "proba_mid"]].to_numpy(), proba, rtol=1e-12)
 
 
