@@ -52,7 +52,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _run(spec: JobSpec, output: str | None, *, quiet: bool) -> int:
     from automl.job import run_job
 
-    result, directory = run_job(spec, output, show_progress=not quiet)
+    return _print_result(*run_job(spec, output, show_progress=not quiet), quiet=quiet)
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from automl.job import resume_job
+
+    return _print_result(*resume_job(args.run_dir, show_progress=not args.quiet), quiet=args.quiet)
+
+
+def _print_result(result: Any, directory: str, *, quiet: bool) -> int:
     s = result.summary
     print(
         f"best trial: {s['best_model']} | cv {s['metric']} {s['best_cv_score']:.5g} | "
@@ -156,6 +165,43 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from automl.cluster import submit
+
+    job_id = submit.submit(args.spec, args.address)
+    print(f"submitted; follow it with: automl logs {job_id} --address {args.address} --follow", file=sys.stderr)
+    print(job_id)
+    return EXIT_OK
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from automl.cluster import submit
+
+    state, reason = submit.status(args.job_id, args.address)
+    print(state)
+    if reason:
+        print(f"reason: {reason}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_logs(args: argparse.Namespace) -> int:
+    from automl.cluster import submit
+
+    if args.follow:
+        submit.follow(args.job_id, args.address, lambda chunk: print(chunk, end="", flush=True))
+    else:
+        print(submit.logs(args.job_id, args.address), end="")
+    return EXIT_OK
+
+
+def _cmd_stop(args: argparse.Namespace) -> int:
+    from automl.cluster import submit
+
+    stopped = submit.stop(args.job_id, args.address)
+    print(f"stopping {args.job_id}" if stopped else f"{args.job_id} had already ended")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="automl", description="Distributed AutoML on Ray.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -185,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress display")
     run.set_defaults(handler=_cmd_run)
 
+    resume = commands.add_parser("resume", help="finish a job whose search was interrupted")
+    resume.add_argument("run_dir", help="the job's run directory (a path or a URI)")
+    resume.add_argument("--quiet", action="store_true", help="no progress display")
+    resume.set_defaults(handler=_cmd_resume)
+
     predict = commands.add_parser("predict", help="predict a table with a saved model")
     predict.add_argument("model_dir")
     predict.add_argument("data")
@@ -211,6 +262,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-dir", metavar="DIR", help="log requests, predictions and feedback as Parquet")
     serve.add_argument("--address", metavar="RAY_ADDRESS", help="serve on an existing Ray cluster")
     serve.set_defaults(handler=_cmd_serve)
+
+    submit = commands.add_parser("submit", help="submit a job spec to a Ray cluster (Ray Jobs API)")
+    submit.add_argument("spec", help="job spec file; its output must be a path or URI the cluster can write")
+    submit.add_argument("--address", required=True, metavar="URL", help="the Jobs API, e.g. http://127.0.0.1:8265")
+    submit.set_defaults(handler=_cmd_submit)
+    for name, text, handler in [
+        ("status", "print a submitted job's state", _cmd_status),
+        ("logs", "print a submitted job's logs", _cmd_logs),
+        ("stop", "stop a submitted job", _cmd_stop),
+    ]:
+        command = commands.add_parser(name, help=text)
+        command.add_argument("job_id")
+        command.add_argument("--address", required=True, metavar="URL", help="the Jobs API, e.g. http://127.0.0.1:8265")
+        if name == "logs":
+            command.add_argument("--follow", action="store_true", help="keep printing until the job ends")
+        command.set_defaults(handler=handler)
 
     report = commands.add_parser("report", help="rewrite a run directory's report.html")
     report.add_argument("run_dir")

@@ -14,7 +14,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from automl.artifacts.run_directory import JOB_FILE, JOURNAL_DIR, RunDirectory
 from automl.artifacts.store import save_model
 from automl.data.ingest import read_table
 from automl.data.schema import TableSchema, coerce_features, infer_schema
@@ -79,7 +80,14 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
 
 
 def fit_table(
-    frame: pd.DataFrame, spec: JobSpec, *, show_progress: bool = True, started: float | None = None
+    frame: pd.DataFrame,
+    spec: JobSpec,
+    *,
+    show_progress: bool = True,
+    started: float | None = None,
+    journal: str | None = None,
+    resume: bool = False,
+    before_search: Callable[[], None] | None = None,
 ) -> FitResult:
     """Run the search on an in-memory table and build the final model.
 
@@ -88,6 +96,9 @@ def fit_table(
         spec: the job.
         show_progress: draw the live progress line on stderr.
         started: `time.monotonic()` at the job's start, when loading came before.
+        journal: where the search journals its trials (a path or URI), so it can resume.
+        resume: continue the search in `journal` rather than start a new one.
+        before_search: called once the input is checked, just before the search starts.
 
     Raises:
         AutoMLError: bad input (spec, data) or no trial produced a model.
@@ -116,6 +127,8 @@ def fit_table(
         seed=spec.search.seed,
         n_threads=max(1, int(spec.resources.cpus_per_trial)),
     )
+    if before_search is not None:
+        before_search()
     with ray_session(spec.resources.address):
         settings = SearchSettings(
             strategy=spec.search.strategy,
@@ -125,6 +138,11 @@ def fit_table(
             cpus_per_trial=spec.resources.cpus_per_trial,
             keep_models=max(spec.ensemble.top_k, 1),
             show_progress=show_progress,
+            trial_timeout_s=spec.search.trial_timeout_s,
+            max_retries=spec.search.max_retries,
+            max_cpus=spec.resources.max_cpus,
+            journal=journal,
+            resume=resume,
         )
         search = run_search(data, settings)
     deadline = started + spec.budget.time_s if spec.budget.time_s else None
@@ -155,6 +173,8 @@ def fit_table(
         "n_trials": len(finished),
         "n_failed": sum(r.status == "failed" for r in finished),
         "n_stopped": sum(r.status == "stopped" for r in search.rows),
+        "n_retried": search.retried,
+        "concurrent_trials": search.concurrency,
         "best_model": best_row.family,
         "best_trial": best_row.trial_id,
         "best_params": best_row.params,
@@ -185,8 +205,13 @@ def fit_table(
     return FitResult(spec, model, board, summary, notes, final.best_single)
 
 
-def run_job(spec: JobSpec, output: str | Path | None = None, *, show_progress: bool = True) -> tuple[FitResult, Path]:
+def run_job(
+    spec: JobSpec, output: str | Path | None = None, *, show_progress: bool = True, resume: bool = False
+) -> tuple[FitResult, str]:
     """Load the spec's data, fit, and write the run directory.
+
+    The run directory (a path or a URI) gets `job.yaml` and the search's journal before
+    the first trial, so a job whose driver is lost resumes with `resume_job`.
 
     Returns:
         The result and the run directory (model/, leaderboard.csv, summary.json, report.html).
@@ -196,16 +221,56 @@ def run_job(spec: JobSpec, output: str | Path | None = None, *, show_progress: b
     test = read_table(spec.data.test) if spec.data.test else None
     if test is not None and spec.data.target not in test.columns:
         raise DataError(f"test table {spec.data.test} has no target column {spec.data.target!r}")
-    directory = Path(output or spec.output or f"runs/{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    if directory.exists() and not directory.is_dir():
-        raise SpecError(f"output {directory} exists and is not a directory")
-    result = fit_table(frame, spec, show_progress=show_progress, started=started)
+    location = str(output or spec.output or f"runs/{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    run_dir = RunDirectory(location)
+    run_dir.check_writable()
+
+    def before_search() -> None:  # the input is valid: the run directory may now be made
+        if not resume:
+            run_dir.write_text(JOB_FILE, _resumable_spec(spec, location))
+
+    result = fit_table(
+        frame,
+        spec,
+        show_progress=show_progress,
+        started=started,
+        journal=run_dir.child(JOURNAL_DIR),
+        resume=resume,
+        before_search=before_search,
+    )
     if test is not None:
         result.summary["test_score"] = score_table(result.model, test)[result.model.metric]
         if result.best_single is not None:
             result.summary["best_single_test_score"] = score_table(result.best_single, test)[result.model.metric]
-    write_run_dir(result, directory, started)
-    return result, directory
+    result.summary["resumed"] = resume
+    with run_dir.local() as directory:
+        write_run_dir(result, directory, started)
+    return result, location
+
+
+def resume_job(location: str, *, show_progress: bool = True) -> tuple[FitResult, str]:
+    """Finish the job of a run directory whose search was interrupted (a lost driver, a stop).
+
+    Trials already in the journal are neither run again nor lost; the search goes on to
+    the planned trial count (or what is left of the time budget), then the final model
+    and the run directory are built as in an uninterrupted run.
+    """
+    run_dir = RunDirectory(location)
+    spec = JobSpec.from_yaml_text(run_dir.read_text(JOB_FILE), where=run_dir.child(JOB_FILE))
+    return run_job(spec, location, show_progress=show_progress, resume=True)
+
+
+def _resumable_spec(spec: JobSpec, location: str) -> str:
+    """The spec with absolute data paths and its output, so a resume finds them from anywhere."""
+    import yaml
+
+    raw = spec.model_dump()
+    for key in ("train", "test"):
+        value = raw["data"].get(key)
+        if value and "://" not in value:
+            raw["data"][key] = str(Path(value).resolve())
+    raw["output"] = location if "://" in location else str(Path(location).resolve())
+    return yaml.safe_dump(raw, sort_keys=False)
 
 
 def write_run_dir(result: FitResult, directory: Path, started: float) -> None:
@@ -332,4 +397,4 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-__all__ = ["FitResult", "fit_table", "ray_session", "run_job", "score_table", "write_run_dir"]
+__all__ = ["FitResult", "fit_table", "ray_session", "resume_job", "run_job", "score_table", "write_run_dir"]

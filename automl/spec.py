@@ -60,6 +60,10 @@ class SearchSpec(_Strict):
     models: list[str] | None = Field(default=None, description="Families to search; all if null.")
     cv_folds: int = Field(default=5, ge=2, le=20)
     seed: int = 0
+    trial_timeout_s: float | None = Field(
+        default=None, gt=0, description="A trial projected to take longer is stopped between folds."
+    )
+    max_retries: int = Field(default=1, ge=0, description="Retries of a trial whose worker or node died.")
 
     @field_validator("strategy")
     @classmethod
@@ -103,6 +107,9 @@ class EvaluationSpec(_Strict):
 class ResourcesSpec(_Strict):
     address: str | None = None
     cpus_per_trial: float = Field(default=1, gt=0)
+    max_cpus: float | None = Field(
+        default=None, gt=0, description="The job's share of the cluster: at most this many CPUs at once."
+    )
 
 
 class JobSpec(_Strict):
@@ -147,6 +154,12 @@ class JobSpec(_Strict):
             raise SpecError(f"spec file not found: {path}") from None
         except OSError as exc:
             raise SpecError(f"cannot read spec file {path}: {exc.strerror or exc}") from None
+        return cls.from_yaml_text(text, where=str(path))
+
+    @classmethod
+    def from_yaml_text(cls, text: str, where: str = "spec") -> JobSpec:
+        """Validate a spec given as YAML text (`where` names it in errors)."""
+        path = where
         try:
             raw = yaml.safe_load(text)
         except yaml.YAMLError as exc:

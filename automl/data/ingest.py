@@ -36,11 +36,7 @@ def read_table(location: str | Path) -> pd.DataFrame:
     if suffix not in SUPPORTED_SUFFIXES:
         raise DataError(f"{location}: unsupported file type {suffix or '(none)'}; use .csv or .parquet")
     try:
-        filesystem, path = (
-            pa_fs.FileSystem.from_uri(location)
-            if "://" in location
-            else (pa_fs.LocalFileSystem(), str(Path(location).resolve()))
-        )
+        filesystem, path = resolve_location(location)
         info = filesystem.get_file_info(path)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(f"{location}: cannot open ({_first_line(exc)})") from None
@@ -62,6 +58,14 @@ def read_table(location: str | Path) -> pd.DataFrame:
         raise DataError(f"{location}: the table is empty")
     frame.columns = [str(c) for c in frame.columns]
     return frame
+
+
+def resolve_location(location: str | Path) -> tuple[pa_fs.FileSystem, str]:
+    """The file system and path of a local path or a URI (s3://, gs://, hdfs://, file://)."""
+    location = str(location)
+    if "://" in location:
+        return pa_fs.FileSystem.from_uri(location)
+    return pa_fs.LocalFileSystem(), str(Path(location).resolve())
 
 
 def write_table(frame: pd.DataFrame, location: str | Path) -> None:

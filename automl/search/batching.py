@@ -38,6 +38,8 @@ class BatchingSearcher(Searcher):
         max_batch: never more configurations than this in one batch.
         concurrency: parallel trials; batches stay small enough to keep all of them busy
             until `max_configs` runs out.
+        already_suggested: configurations a resumed search had run before (they count
+            towards `max_configs`).
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class BatchingSearcher(Searcher):
         target_batch_s: float = 1.0,
         max_batch: int = 32,
         concurrency: int = 1,
+        already_suggested: int = 0,
     ) -> None:
         super().__init__(metric=metric, mode=mode)
         self.inner = inner
@@ -57,7 +60,7 @@ class BatchingSearcher(Searcher):
         self.target_batch_s = target_batch_s
         self.max_batch = max_batch
         self.concurrency = concurrency
-        self.suggested = 0
+        self.suggested = already_suggested
         self._batches: dict[str, tuple[list[str], list[dict]]] = {}
         self._retry: deque[tuple[str, dict]] = deque()
         self._seconds_per_config: float | None = None

@@ -49,6 +49,7 @@ class SearchMonitor(Callback):
         self.best_score = math.nan
         self.best_family: str | None = None
         self.first_done_at: float | None = None  # time.monotonic() of the first finished configuration
+        self.retried = 0  # Tune trials run again after their worker or node died
         self._started = time.monotonic()
         self._console = Console(stderr=True)
         self._show = show
@@ -104,6 +105,16 @@ class SearchMonitor(Callback):
         record.status = "crashed"
         record.error = _error_line(trial)
         self._refresh()
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        """Tune retries a trial whose worker or node died (`FailureConfig`); say so in one line."""
+        self.retried += 1
+        if self._show:
+            line = f"search: retrying a trial whose worker died: {_error_line(trial)}"
+            if self._progress is not None:
+                self._progress.console.print(line)
+            else:
+                print(line, file=sys.stderr, flush=True)
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         self._refresh()

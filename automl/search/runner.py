@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -28,9 +29,12 @@ import ray  # noqa: E402
 from ray import tune  # noqa: E402
 from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 
+from automl.errors import SearchError  # noqa: E402
 from automl.evaluation.metrics import get_metric  # noqa: E402
 from automl.search.batching import BatchingSearcher  # noqa: E402
+from automl.search.journal import JournalState, SearchJournal  # noqa: E402
 from automl.search.progress import SearchMonitor  # noqa: E402
+from automl.search.resume import remaining_defaults, restored_storage  # noqa: E402
 from automl.search.space import ConditionalSpace, default_points, make_sampler  # noqa: E402
 from automl.search.store import TrialStore  # noqa: E402
 from automl.search.trial import TrialData, TrialOutcome, split_config  # noqa: E402
@@ -52,6 +56,16 @@ class SearchSettings:
     max_trial_share: float = 0.4
     #: quick configurations are batched into Tune trials of about this many seconds
     target_batch_s: float = 1.0
+    #: a trial projected to take longer than this is stopped between folds
+    trial_timeout_s: float | None = None
+    #: Tune retries a trial whose worker or node died this many times
+    max_retries: int = 1
+    #: the job's share of the cluster: at most this many CPUs busy at once (None: all)
+    max_cpus: float | None = None
+    #: where the journal goes (a path or URI; None: no journal, no resume)
+    journal: str | None = None
+    #: continue the journal's search instead of starting afresh
+    resume: bool = False
 
 
 @dataclass
@@ -72,6 +86,8 @@ class SearchResult:
     fold_models: dict[str, list[Any]] = field(default_factory=dict)
     wall_s: float = 0.0
     first_result_s: float | None = None  # from the call to the first finished trial
+    retried: int = 0  # trials run again after their worker or node died
+    concurrency: int = 1  # trials run at once, at most (the job's share of the cluster)
 
     @property
     def finished(self) -> list[TrialRow]:
@@ -93,22 +109,40 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
         callbacks: more Tune callbacks (monitoring hooks), called after the progress monitor.
     """
     started = time.monotonic()
-    if settings.time_budget_s is not None:
-        data.deadline = time.time() + settings.time_budget_s
-        data.max_trial_s = settings.max_trial_share * settings.time_budget_s
+    journal = SearchJournal(settings.journal) if settings.journal else None
+    restored = _restore(journal) if settings.resume else JournalState(meta={})
+    budget = settings.time_budget_s
+    if budget is not None:
+        budget = max(0.0, budget - restored.elapsed_s)
+        data.deadline = time.time() + budget
+        data.max_trial_s = settings.max_trial_share * budget
+    if settings.trial_timeout_s is not None:
+        data.max_trial_s = min(data.max_trial_s or math.inf, settings.trial_timeout_s)
     metric = get_metric(data.metric)
     n_rows = data.folds.n_rows
-    store = ray.remote(TrialStore).options(num_cpus=0).remote(data.metric, settings.keep_models)
+    if journal is not None:
+        meta = {"metric": data.metric, "max_trials": settings.max_trials, "time_budget_s": budget}
+        journal.start(meta, resume=settings.resume)
+    left = None if settings.max_trials is None else settings.max_trials - len(restored.outcomes)
+    store = (
+        ray.remote(TrialStore)
+        .options(num_cpus=0, scheduling_strategy=_this_node())  # lives and dies with the driver's node
+        .remote(data.metric, settings.keep_models, journal, restored.outcomes, restored.elapsed_s)
+    )
     cpus = float(ray.cluster_resources().get("CPU", 1))
+    if settings.max_cpus is not None:
+        cpus = min(cpus, settings.max_cpus)
     concurrency = max(1, int(cpus // settings.cpus_per_trial))
-    if settings.max_trials:
-        concurrency = min(concurrency, settings.max_trials)
+    if left is not None:
+        concurrency = max(1, min(concurrency, left))
+    space = ConditionalSpace(data.families, n_rows, data.schema.task)
     optuna_search = OptunaSearch(
-        space=ConditionalSpace(data.families, n_rows, data.schema.task),
+        space=space,
         metric="score",
         mode=metric.mode,
-        points_to_evaluate=default_points(data.families, n_rows, data.schema.task),
+        points_to_evaluate=remaining_defaults(default_points(data.families, n_rows, data.schema.task), restored),
         sampler=make_sampler(settings.strategy, settings.seed),
+        storage=restored_storage(restored.outcomes, space, metric.mode) if restored.outcomes else None,
     )
     searcher = BatchingSearcher(
         optuna_search,
@@ -117,6 +151,7 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
         max_configs=settings.max_trials,
         target_batch_s=settings.target_batch_s,
         concurrency=concurrency,
+        already_suggested=len(restored.outcomes),
     )
     monitor = SearchMonitor(metric, settings.time_budget_s, settings.max_trials, settings.show_progress)
     trainable = tune.with_resources(
@@ -129,7 +164,7 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
             tune_config=tune.TuneConfig(
                 search_alg=searcher,
                 num_samples=-1,  # the searcher ends the search after max_trials configurations
-                time_budget_s=settings.time_budget_s,
+                time_budget_s=budget,
                 max_concurrent_trials=concurrency,
                 reuse_actors=True,
                 trial_dirname_creator=_trial_dirname,
@@ -139,20 +174,45 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
                 storage_path=storage,
                 verbose=0,
                 callbacks=[monitor, *callbacks],
-                failure_config=tune.FailureConfig(max_failures=0),
+                failure_config=tune.FailureConfig(max_failures=settings.max_retries),
             ),
         )
-        with _quiet_tune_logs():
-            tuner.fit()
+        if (left is None or left > 0) and (budget is None or budget > 1.0):  # else: resumed with nothing left
+            with _quiet_tune_logs():
+                tuner.fit()
         outcomes: dict[str, TrialOutcome] = ray.get(store.outcomes.remote())
-        rows = _rows(monitor, outcomes)
+        rows = [_row(trial_id, outcome) for trial_id, outcome in restored.outcomes.items()] + _rows(monitor, outcomes)
         # the store kept models only for ensemble candidates: ask for any finished trial's
         fold_models = ray.get(store.fold_models.remote([r.trial_id for r in rows if r.status == "done"]))
     finally:
         ray.kill(store)
         shutil.rmtree(storage, ignore_errors=True)
     first = None if monitor.first_done_at is None else monitor.first_done_at - started
-    return SearchResult(rows=rows, fold_models=fold_models, wall_s=time.monotonic() - started, first_result_s=first)
+    return SearchResult(
+        rows=rows,
+        fold_models=fold_models,
+        wall_s=time.monotonic() - started,
+        first_result_s=first,
+        retried=monitor.retried,
+        concurrency=concurrency,
+    )
+
+
+def _restore(journal: SearchJournal | None) -> JournalState:
+    if journal is None or not journal.exists():
+        raise SearchError(f"nothing to resume: no search journal at {journal.location if journal else '(none)'}")
+    return journal.load()
+
+
+def _this_node() -> Any:
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+
+
+def _row(trial_id: str, outcome: TrialOutcome) -> TrialRow:
+    status = "done" if outcome.ok else "stopped" if outcome.stopped else "failed"
+    return TrialRow(trial_id, outcome.family, outcome.params, status, outcome, outcome.error)
 
 
 def _trial_dirname(trial: Any) -> str:
@@ -161,10 +221,11 @@ def _trial_dirname(trial: Any) -> str:
 
 @contextlib.contextmanager
 def _quiet_tune_logs() -> Iterator[None]:
-    """Tune warns that per-trial result files are missing: we disabled them on purpose."""
+    """Tune warns that per-trial result files are missing (we disabled them on purpose) and logs
+    a traceback for every failed trial: the monitor reports both, in one line each."""
     logger = logging.getLogger("ray.tune")
     level = logger.level
-    logger.setLevel(logging.ERROR)
+    logger.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
@@ -181,8 +242,7 @@ def _rows(monitor: SearchMonitor, outcomes: dict[str, TrialOutcome]) -> list[Tri
             family, params = split_config(config)
             outcome = outcomes.get(row_id)
             if outcome is not None:
-                status = "done" if outcome.ok else "stopped" if outcome.stopped else "failed"
-                rows.append(TrialRow(row_id, family, params, status, outcome, outcome.error))
+                rows.append(_row(row_id, outcome))
             elif record.status == "crashed":
                 rows.append(TrialRow(row_id, family, params, "failed", None, record.error))
             else:

@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 
 from automl.models.base import ModelFamily
-from automl.search.trial import MODEL_KEY, PARAM_SEPARATOR
+from automl.search.trial import MODEL_KEY, PARAM_SEPARATOR, join_config
 
 # Optuna warns about experimental options and about independent sampling of conditional
 # dimensions, which is what a conditional space implies; neither helps a user.
@@ -56,10 +56,7 @@ class ConditionalSpace:
 
 def default_points(families: dict[str, ModelFamily], n_rows: int, task: str) -> list[dict[str, Any]]:
     """Each family's default configuration, in registry order, to be evaluated first."""
-    return [
-        {MODEL_KEY: key, **{key + PARAM_SEPARATOR + k: v for k, v in family.default_params(n_rows, task).items()}}
-        for key, family in families.items()
-    ]
+    return [join_config(key, family.default_params(n_rows, task)) for key, family in families.items()]
 
 
 def make_sampler(strategy: str, seed: int) -> optuna.samplers.BaseSampler:

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import heapq
 import math
+import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl.evaluation.metrics import get_metric
 from automl.search.trial import TrialOutcome
+
+if TYPE_CHECKING:  # workers import this module for the thresholds: keep the journal off their path
+    from automl.search.journal import SearchJournal
 
 
 @dataclass(frozen=True)
@@ -39,13 +43,25 @@ class ModelThresholds:
 class TrialStore:
     """Outcomes by trial id; use through `ray.remote(TrialStore)`."""
 
-    def __init__(self, metric: str, keep_models: int) -> None:
+    def __init__(
+        self,
+        metric: str,
+        keep_models: int,
+        journal: SearchJournal | None = None,
+        restored: dict[str, TrialOutcome] | None = None,
+        elapsed_before_s: float = 0.0,
+    ) -> None:
+        """`journal` gets every batch as it arrives; `restored` are a resumed search's earlier trials."""
         self._metric = get_metric(metric)
+        self._journal = journal
+        self._started = time.monotonic() - elapsed_before_s
         self._keep_models = keep_models
         self._outcomes: dict[str, TrialOutcome] = {}
         self._models: dict[str, list[Any]] = {}
         self._ranked: list[tuple[float, str]] = []  # min-heap of (goodness, trial id): the global top
         self._family_best: dict[str, tuple[float, str]] = {}
+        for trial_id, outcome in (restored or {}).items():
+            self.add(trial_id, outcome)
 
     def _goodness(self, score: float) -> float:
         return score if self._metric.greater_is_better else -score
@@ -58,7 +74,9 @@ class TrialStore:
         )
 
     def add_many(self, outcomes: dict[str, TrialOutcome]) -> ModelThresholds:
-        """Add a batch's outcomes in one call; return the updated thresholds."""
+        """Add a batch's outcomes in one call (journaled first); return the updated thresholds."""
+        if self._journal is not None:
+            self._journal.append(outcomes, time.monotonic() - self._started)
         for trial_id, outcome in outcomes.items():
             self.add(trial_id, outcome)
         return self.thresholds()

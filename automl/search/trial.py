@@ -77,6 +77,11 @@ def split_config(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return family, {k[len(prefix) :]: v for k, v in config.items() if k.startswith(prefix)}
 
 
+def join_config(family: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The flat config of a family and its parameters (`split_config`'s inverse)."""
+    return {MODEL_KEY: family, **{family + PARAM_SEPARATOR + k: v for k, v in params.items()}}
+
+
 def build_pipeline(
     family: ModelFamily, params: dict[str, Any], schema: TableSchema, seed: int, n_threads: int
 ) -> Pipeline:

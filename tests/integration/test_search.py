@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -174,19 +173,23 @@ def test_cli_fit_on_an_existing_cluster(ray_instance, tmp_path):
     assert scores["score"] < np.std(test["target"])  # better than predicting the mean
 
 
-def test_spec_file_job(tmp_path):
+@pytest.mark.parametrize("uri", [False, True], ids=["path", "uri"])
+def test_spec_file_job(tmp_path, uri):
+    """The run directory goes to a path or a URI (here file://; s3:// and gs:// take the same route)."""
     frame = make_mixed_table(n_rows=150, seed=8)
     frame.to_parquet(tmp_path / "train.parquet")
+    output = f"file://{tmp_path / 'out'}" if uri else str(tmp_path / "out")
     (tmp_path / "job.yaml").write_text(
         f"name: spec-job\ndata: {{train: {tmp_path / 'train.parquet'}, target: target}}\n"
-        "budget: {max_trials: 3}\nsearch: {models: [linear], cv_folds: 3}\n"
-        f"output: {tmp_path / 'out'}\n"
+        f"budget: {{max_trials: 3}}\nsearch: {{models: [linear], cv_folds: 3}}\noutput: {output}\n"
     )
     from automl.job import run_job
 
     result, directory = run_job(JobSpec.from_yaml(tmp_path / "job.yaml"), show_progress=False)
-    assert directory == Path(tmp_path / "out")
-    assert (directory / "model" / "manifest.json").is_file()
+    assert directory == output
+    assert (tmp_path / "out" / "model" / "manifest.json").is_file()
+    assert (tmp_path / "out" / "summary.json").is_file() and (tmp_path / "out" / "search").is_dir()
+    assert JobSpec.from_yaml(tmp_path / "out" / "job.yaml").output == output  # what `automl resume` reads
     assert result.summary["name"] == "spec-job" and result.summary["n_trials"] == 3
 
 

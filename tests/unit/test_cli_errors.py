@@ -42,6 +42,8 @@ CASES = {
     "zero-budget": (["fit", "{table}", "--target", "target", "--time-budget", "0"], "must be positive"),
     "negative-trials": (["fit", "{table}", "--target", "target", "--max-trials", "-2"], "must be positive"),
     "missing-spec": (["run", "{tmp}/job.yaml"], "spec file not found"),
+    "resume-not-a-run": (["resume", "{tmp}"], "not a run directory of a job (no job.yaml)"),
+    "output-is-a-file": (["fit", "{table}", "--target", "target", "--output", "{table}"], "is not a directory"),
     "missing-model": (["predict", "{tmp}/model", "{table}", "--output", "{tmp}/p.csv"], "model directory not found"),
 }
 
@@ -52,7 +54,7 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path, table, capsys):
     names = {"tmp": tmp_path, "table": table, **_bad_files(tmp_path)}
     out_dir = tmp_path / "run"
     argv = [a.format(**names) for a in args]
-    if argv[0] == "fit":
+    if argv[0] == "fit" and "--output" not in argv:
         argv += ["--output", str(out_dir)]
     code = main(argv)
     captured = capsys.readouterr()

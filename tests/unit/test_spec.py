@@ -41,6 +41,9 @@ def test_max_trials_alone_leaves_time_open():
         ({"task": "ranking"}, "task"),
         ({"budgett": {}}, "budgett"),
         ({"search": {"cv_folds": 1}}, "search.cv_folds"),
+        ({"search": {"trial_timeout_s": 0}}, "search.trial_timeout_s"),
+        ({"search": {"max_retries": -1}}, "search.max_retries"),
+        ({"resources": {"max_cpus": 0}}, "resources.max_cpus"),
     ],
     ids=[
         "zero-time",
@@ -53,6 +56,9 @@ def test_max_trials_alone_leaves_time_open():
         "unknown-task",
         "misspelt-key",
         "one-fold",
+        "zero-trial-timeout",
+        "negative-retries",
+        "zero-cpu-share",
     ],
 )
 def test_invalid_specs_raise_one_line(overrides, fragment):

@@ -1,0 +1,1 @@
+"""Ray clusters: submitting jobs through the Ray Jobs API and following them."""

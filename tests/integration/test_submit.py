@@ -1,0 +1,190 @@
+"""`automl submit / status / logs / stop` against a real `ray start --head` on 127.0.0.1.
+
+The head runs with token authentication on, from a token of the test's own (never the
+user's ~/.ray/auth_token), and is stopped by its process group id.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from tables import make_mixed_table
+
+from automl.artifacts import load_model
+
+CLI = [sys.executable, "-m", "automl.cli"]
+TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+
+
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+@pytest.fixture(scope="module")
+def token() -> str:
+    return secrets.token_hex(32)
+
+
+def _env(token: str) -> dict[str, str]:
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # the job's `python` is ours
+    return {**os.environ, "PATH": path, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+
+
+@pytest.fixture(scope="module")
+def cluster(token):
+    """A two-CPU head node of our own."""
+    gcs, dashboard, client, agent, metrics, runtime_env = _free_ports(6)
+    temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths must fit
+    head = subprocess.Popen(
+        ["ray", "start", "--head", "--block", f"--port={gcs}", "--node-ip-address=127.0.0.1",
+         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--ray-client-server-port={client}",
+         f"--dashboard-agent-listen-port={agent}", f"--metrics-export-port={metrics}",
+         f"--runtime-env-agent-port={runtime_env}", "--num-cpus=2", f"--temp-dir={temp_dir}",
+         "--include-dashboard=true", "--disable-usage-stats"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(token), start_new_session=True,
+    )  # fmt: skip
+    address = f"http://127.0.0.1:{dashboard}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert head.poll() is None, "ray start --head exited"
+            assert time.monotonic() < deadline, "the head's Jobs API never came up"
+            try:
+                headers = {"Authorization": f"Bearer {token}"}
+                if httpx.get(f"{address}/api/jobs/", headers=headers, timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        yield address
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)  # the head and every process it started, by id
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _spec(tmp_path: Path, name: str, budget: dict) -> Path:
+    make_mixed_table(n_rows=150, seed=13).to_csv(tmp_path / f"{name}.csv", index=False)
+    spec = {
+        "name": name,
+        "data": {"train": str(tmp_path / f"{name}.csv"), "target": "target"},  # uploaded with the job
+        "budget": budget,
+        "search": {"models": ["linear"], "cv_folds": 3},
+        "resources": {"max_cpus": 1},  # half the cluster each
+        "output": str(tmp_path / f"run-{name}"),
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _cli(token: str | None, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = _env(token) if token else {k: v for k, v in _env("x").items() if not k.startswith("RAY_AUTH")}
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def _wait_status(token: str, job_id: str, address: str, wanted: set[str], timeout: float = 300) -> str:
+    deadline = time.monotonic() + timeout
+    state = None
+    while time.monotonic() < deadline:
+        result = _cli(token, "status", job_id, "--address", address)
+        assert result.returncode == 0, result.stderr
+        state = result.stdout.strip()
+        if state in wanted:
+            return state
+        time.sleep(1)
+    raise AssertionError(f"job {job_id} is {state}, never reached {wanted}")
+
+
+def test_two_jobs_at_once_both_succeed_in_their_own_share(cluster, token, tmp_path):
+    job_ids = {}
+    for name in ("first", "second"):
+        submitted = _cli(token, "submit", str(_spec(tmp_path, name, {"max_trials": 4})), "--address", cluster)
+        assert submitted.returncode == 0, submitted.stderr
+        job_ids[name] = submitted.stdout.strip()
+        assert job_ids[name].startswith(f"automl-{name}-")
+    for name, job_id in job_ids.items():
+        final = _wait_status(token, job_id, cluster, TERMINAL)
+        assert final == "SUCCEEDED", _cli(token, "logs", job_id, "--address", cluster).stdout[-3000:]
+        run_dir = tmp_path / f"run-{name}"
+        assert load_model(run_dir / "model").task == "binary"
+        summary = yaml.safe_load((run_dir / "summary.json").read_text())
+        assert summary["n_trials"] == 4 and summary["concurrent_trials"] == 1
+        logs = _cli(token, "logs", job_id, "--address", cluster)
+        assert logs.returncode == 0 and f"run directory: {run_dir}" in logs.stdout
+
+
+def test_stop_ends_a_running_job(cluster, token, tmp_path):
+    submitted = _cli(token, "submit", str(_spec(tmp_path, "long", {"time_s": 600})), "--address", cluster)
+    job_id = submitted.stdout.strip()
+    _wait_status(token, job_id, cluster, {"RUNNING"})
+    stopped = _cli(token, "stop", job_id, "--address", cluster)
+    assert stopped.returncode == 0 and f"stopping {job_id}" in stopped.stdout
+    assert _wait_status(token, job_id, cluster, TERMINAL, timeout=120) == "STOPPED"
+    assert not (tmp_path / "run-long" / "model").exists()
+
+
+def test_data_the_cluster_cannot_read_fails_the_job_with_one_line(cluster, token, tmp_path):
+    raw = yaml.safe_load(_spec(tmp_path, "unreadable", {"max_trials": 2}).read_text())
+    raw["data"]["train"] = "file:///nowhere/train.csv"  # a URI: read on the cluster, not checked here
+    (tmp_path / "unreadable.yaml").write_text(yaml.safe_dump(raw))
+    job_id = _cli(token, "submit", str(tmp_path / "unreadable.yaml"), "--address", cluster).stdout.strip()
+    assert _wait_status(token, job_id, cluster, TERMINAL) == "FAILED"
+    status = _cli(token, "status", job_id, "--address", cluster)
+    assert status.stderr.strip() == "reason: error: file:///nowhere/train.csv: file not found"
+    assert not (tmp_path / "run-unreadable").exists()
+
+
+def test_requests_without_the_token_are_refused(cluster, token):
+    assert httpx.get(f"{cluster}/api/jobs/", timeout=10).status_code in (401, 403)
+    wrong = _cli("0" * 64, "status", "automl-any-1", "--address", cluster)
+    assert wrong.returncode == 2 and "refused our token" in wrong.stderr
+    assert len(wrong.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["status", "stop", "logs"])
+def test_unknown_job_ids(cluster, token, command):
+    result = _cli(token, command, "automl-nope-123", "--address", cluster)
+    assert result.returncode == 2 and "no job 'automl-nope-123'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_bad_submissions_exit_2_and_submit_nothing(cluster, token, tmp_path):
+    raw = yaml.safe_load(_spec(tmp_path, "bad", {"time_s": 30}).read_text())
+    (tmp_path / "relative.yaml").write_text(yaml.safe_dump({**raw, "output": "runs/x"}))
+    (tmp_path / "nodata.yaml").write_text(yaml.safe_dump({**raw, "data": {"train": "/nope.csv", "target": "t"}}))
+    free = _free_ports(1)[0]
+    before = _cli(token, "list-jobs-probe", "--address", cluster)  # argparse error: exit 2 as well
+    assert before.returncode == 2
+    for args, fragment in [
+        (["submit", str(tmp_path / "relative.yaml"), "--address", cluster], "output: set an absolute path"),
+        (["submit", str(tmp_path / "nodata.yaml"), "--address", cluster], "is not a file here"),
+        (["submit", str(tmp_path / "bad.yaml"), "--address", f"http://127.0.0.1:{free}"], "cannot reach"),
+    ]:
+        result = _cli(token, *args)
+        assert result.returncode == 2, result.stderr
+        assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    jobs = httpx.get(f"{cluster}/api/jobs/", headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+    assert not [j for j in jobs if str(j.get("submission_id", "")).startswith("automl-bad-")]
