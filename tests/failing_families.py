@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import resource
 from typing import Any
 
+import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from automl.models.base import ModelFamily
@@ -18,6 +20,20 @@ class _RaisesInFit(ClassifierMixin, BaseEstimator):
 class _KillsItsWorker(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> _KillsItsWorker:
         os._exit(3)  # a hard crash: the trial's worker process dies
+
+
+class _RunsOutOfMemory(ClassifierMixin, BaseEstimator):
+    def fit(self, X: Any, y: Any) -> _RunsOutOfMemory:
+        """Allocate past a memory limit on this process, as a trial in a small container would."""
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        with open("/proc/self/statm") as handle:
+            in_use = int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        resource.setrlimit(resource.RLIMIT_AS, (in_use + 256 * 2**20, hard))
+        try:
+            np.ones(2**31, dtype=np.uint8)  # 2 GiB
+        finally:
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        return self
 
 
 class AlwaysFails(ModelFamily):
@@ -38,3 +54,10 @@ class CrashesWorker(AlwaysFails):
 
     def make_estimator(self, params, task, seed, n_threads):
         return _KillsItsWorker()
+
+
+class RunsOutOfMemory(AlwaysFails):
+    key = "runs_out_of_memory"
+
+    def make_estimator(self, params, task, seed, n_threads):
+        return _RunsOutOfMemory()

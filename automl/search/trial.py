@@ -102,7 +102,8 @@ def evaluate_config(config: dict[str, Any], data: TrialData) -> TrialOutcome:
         outcome.error, outcome.stopped = str(exc), True
         outcome.fold_models = outcome.out_of_fold = None
     except Exception as exc:  # a trial's failure is a result, not a crash of the search
-        outcome.error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:500]
+        kind = "out of memory" if isinstance(exc, MemoryError) else type(exc).__name__
+        outcome.error = f"{kind}: {exc}".strip().splitlines()[0][:500]
         outcome.fold_models = None
         outcome.out_of_fold = None
         outcome.error_traceback = traceback.format_exc()

@@ -70,30 +70,35 @@ def test_failing_and_crashing_trials_are_isolated():
     ray.cloudpickle.register_pickle_by_value(module)  # workers need the class by value
     register(module.AlwaysFails())
     register(module.CrashesWorker())
+    register(module.RunsOutOfMemory())
     try:
         frame = make_mixed_table(n_rows=200, seed=2)
         am = AutoML(
-            max_trials=6,
+            max_trials=7,
             time_budget_s=None,
-            models=["always_fails", "crashes_worker", "linear"],
+            models=["always_fails", "crashes_worker", "runs_out_of_memory", "linear"],
             cv_folds=3,
             verbose=False,
         ).fit(frame, target="target")
     finally:
         unregister("always_fails")
         unregister("crashes_worker")
+        unregister("runs_out_of_memory")
         ray.cloudpickle.unregister_pickle_by_value(module)
     board = trials_of(am.leaderboard())
-    assert len(board) == 6
+    assert len(board) == 7
     by_family = board.groupby("model")["status"].agg(set).to_dict()
     assert by_family["always_fails"] == {"failed"}
     assert by_family["crashes_worker"] == {"failed"}
+    assert by_family["runs_out_of_memory"] == {"failed"}
+    oom = board[board["model"] == "runs_out_of_memory"]["error"]
+    assert oom.str.startswith("out of memory: ").all()
     assert "done" in by_family["linear"]
     fails = board[board["model"] == "always_fails"]["error"]
     assert fails.str.contains("this family always fails to fit").all()
     crashed = board[board["model"] == "crashes_worker"]["error"]
     assert (crashed.str.len() > 0).all()
-    assert am.summary["n_failed"] == (board["status"] == "failed").sum() >= 2
+    assert am.summary["n_failed"] == (board["status"] == "failed").sum() >= 3
     assert am.summary["best_model"] == "linear"
     assert am.predict(frame.head(5)).shape == (5,)
 
