@@ -58,7 +58,9 @@ def _run(spec: JobSpec, output: str | None, *, quiet: bool) -> int:
 def _cmd_resume(args: argparse.Namespace) -> int:
     from automl.job import resume_job
 
-    return _print_result(*resume_job(args.run_dir, show_progress=not args.quiet), quiet=args.quiet)
+    return _print_result(
+        *resume_job(args.run_dir, address=args.address, show_progress=not args.quiet), quiet=args.quiet
+    )
 
 
 def _print_result(result: Any, directory: str, *, quiet: bool) -> int:
@@ -233,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     resume = commands.add_parser("resume", help="finish a job whose search was interrupted")
     resume.add_argument("run_dir", help="the job's run directory (a path or a URI)")
+    resume.add_argument("--address", metavar="RAY_ADDRESS", help="run on this Ray cluster (default: the job's)")
     resume.add_argument("--quiet", action="store_true", help="no progress display")
     resume.set_defaults(handler=_cmd_resume)
 

@@ -248,7 +248,7 @@ def run_job(
     return result, location
 
 
-def resume_job(location: str, *, show_progress: bool = True) -> tuple[FitResult, str]:
+def resume_job(location: str, *, address: str | None = None, show_progress: bool = True) -> tuple[FitResult, str]:
     """Finish the job of a run directory whose search was interrupted (a lost driver, a stop).
 
     Trials already in the journal are neither run again nor lost; the search goes on to
@@ -257,6 +257,8 @@ def resume_job(location: str, *, show_progress: bool = True) -> tuple[FitResult,
     """
     run_dir = RunDirectory(location)
     spec = JobSpec.from_yaml_text(run_dir.read_text(JOB_FILE), where=run_dir.child(JOB_FILE))
+    if address is not None:  # a job submitted to a cluster ran there without an address of its own
+        spec = spec.model_copy(update={"resources": spec.resources.model_copy(update={"address": address})})
     return run_job(spec, location, show_progress=show_progress, resume=True)
 
 

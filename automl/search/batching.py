@@ -50,7 +50,7 @@ class BatchingSearcher(Searcher):
         mode: str,
         max_configs: int | None = None,
         target_batch_s: float = 1.0,
-        max_batch: int = 32,
+        max_batch: int = 128,
         concurrency: int = 1,
         already_suggested: int = 0,
     ) -> None:

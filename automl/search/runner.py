@@ -54,8 +54,12 @@ class SearchSettings:
     show_progress: bool = True
     #: a trial projected to take longer than this share of the time budget stops early
     max_trial_share: float = 0.4
-    #: quick configurations are batched into Tune trials of about this many seconds
-    target_batch_s: float = 1.0
+    #: quick configurations are batched into Tune trials of about this many seconds. Longer
+    #: than a trial actor takes to start (~3 s with our imports on 2 CPUs): with shorter
+    #: trials, Tune hands a staged trial to a freed cached actor and kills the actor that
+    #: was starting for it, again and again, so one actor does all the work while worker
+    #: processes are started and killed beside it.
+    target_batch_s: float = 4.0
     #: a trial projected to take longer than this is stopped between folds
     trial_timeout_s: float | None = None
     #: Tune retries a trial whose worker or node died this many times

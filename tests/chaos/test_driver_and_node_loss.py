@@ -86,7 +86,10 @@ def test_driver_killed_then_resumed(cluster, tmp_path):
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait(timeout=60)
     assert before < PLANNED and not (run_dir / "model").exists()
-    resumed = subprocess.run([*CLI, "resume", str(run_dir), "--quiet"], capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        [*CLI, "resume", str(run_dir), "--address", cluster.address, "--quiet"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     trials = _check_run(run_dir)
     journal = SearchJournal(str(run_dir / "search")).load()
