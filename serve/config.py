@@ -27,7 +27,9 @@ class ServeConfig(BaseModel):
     downscale_delay_s: float = Field(default=30.0, ge=0)
     cpus_per_replica: float = Field(default=1.0, gt=0)
     max_batch_size: int = Field(default=32, ge=1)
-    batch_wait_timeout_s: float = Field(default=0.002, ge=0)
+    batch_wait_timeout_s: float = Field(
+        default=0.02, ge=0, description="How long a batch waits for more requests, when others are in flight."
+    )
     max_ongoing_requests: int = Field(default=64, ge=1)
     max_queued_requests: int = Field(default=256, ge=-1)
     max_body_bytes: int = Field(default=1_000_000, ge=1)
