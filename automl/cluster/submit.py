@@ -70,6 +70,7 @@ def _staged_spec(spec_path: Path, staging: Path) -> JobSpec:
         target = f"data_{key}{path.suffix}"
         shutil.copy(path, staging / target)
         raw["data"][key] = target
+    raw["resources"]["address"] = None  # the job joins the cluster it runs on (Ray Jobs sets RAY_ADDRESS)
     output = raw.get("output")
     if not output or not ("://" in output or Path(output).is_absolute()):
         raise SpecError("output: set an absolute path or URI the cluster can write; the job's folder is temporary")

@@ -203,8 +203,10 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
 
 
 def _restore(journal: SearchJournal | None) -> JournalState:
-    if journal is None or not journal.exists():
-        raise SearchError(f"nothing to resume: no search journal at {journal.location if journal else '(none)'}")
+    if journal is None:
+        raise SearchError("nothing to resume: this search keeps no journal")
+    if not journal.exists():  # the driver was lost before the first trial: start afresh
+        return JournalState(meta={})
     return journal.load()
 
 
