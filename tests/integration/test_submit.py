@@ -132,8 +132,9 @@ def test_two_jobs_at_once_both_succeed_in_their_own_share(cluster, token, tmp_pa
         assert load_model(run_dir / "model").task == "binary"
         summary = yaml.safe_load((run_dir / "summary.json").read_text())
         assert summary["n_trials"] == 4 and summary["concurrent_trials"] == 1
-        logs = _cli(token, "logs", job_id, "--address", cluster)
-        assert logs.returncode == 0 and f"run directory: {run_dir}" in logs.stdout
+        for follow in ([], ["--follow"]):  # --follow returns once the job has ended
+            logs = _cli(token, "logs", job_id, "--address", cluster, *follow)
+            assert logs.returncode == 0 and f"run directory: {run_dir}" in logs.stdout
 
 
 def test_stop_ends_a_running_job(cluster, token, tmp_path):
