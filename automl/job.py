@@ -225,9 +225,8 @@ def run_job(
     run_dir = RunDirectory(location)
     run_dir.check_writable()
 
-    def before_search() -> None:  # the input is valid: the run directory may now be made
-        if not resume:
-            run_dir.write_text(JOB_FILE, _resumable_spec(spec, location))
+    def write_job_file() -> None:  # once the input is known to be valid: bad input writes nothing
+        run_dir.write_text(JOB_FILE, _resumable_spec(spec, location))
 
     result = fit_table(
         frame,
@@ -236,7 +235,7 @@ def run_job(
         started=started,
         journal=run_dir.child(JOURNAL_DIR),
         resume=resume,
-        before_search=before_search,
+        before_search=None if resume else write_job_file,
     )
     if test is not None:
         result.summary["test_score"] = score_table(result.model, test)[result.model.metric]
