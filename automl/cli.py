@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from automl.errors import AutoMLError, DataError
+from automl.errors import AutoMLError, DataError, SpecError
 from automl.spec import STRATEGIES, JobSpec
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
@@ -118,7 +119,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import threading
 
     from automl.job import ray_session
-    from serve import deploy, load_config
+    from serve import deploy, ingress_environment, load_config
 
     config = load_config(
         args.config,
@@ -132,9 +133,25 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         max_batch_size=args.max_batch_size,
         token_file=args.token_file,
         log_dir=args.log_dir,
+        access_log=args.access_log,
+        ingress=args.ingress,
     )
+    address = args.address
+    if config.ingress == "haproxy":
+        if address or os.environ.get("RAY_ADDRESS"):
+            raise SpecError(
+                "--ingress haproxy applies to the Ray that automl serve starts; a cluster chooses its ingress "
+                "when it starts (RAY_SERVE_ENABLE_HA_PROXY=1 ray start ...)"
+            )
+        os.environ.update(ingress_environment(config))
+        address = "local"  # a new Ray that reads these settings, not one left running by `ray start`
+        print(
+            "ingress: HAProxy (its stats page and Prometheus exporter listen on all interfaces, "
+            f"ports {os.environ['RAY_SERVE_HAPROXY_STATS_PORT']} and {os.environ['RAY_SERVE_HAPROXY_METRICS_PORT']})",
+            file=sys.stderr,
+        )
     stop = threading.Event()
-    with ray_session(args.address):
+    with ray_session(address):
         from ray import serve as ray_serve
 
         signal.signal(signal.SIGTERM, lambda *_: stop.set())  # after Ray, which installs its own
@@ -263,6 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-batch-size", type=int, metavar="N")
     serve.add_argument("--token-file", metavar="FILE", help="bearer token (else $AUTOML_SERVE_TOKEN; neither: no auth)")
     serve.add_argument("--log-dir", metavar="DIR", help="log requests, predictions and feedback as Parquet")
+    serve.add_argument(
+        "--ingress", choices=["proxy", "haproxy"], help="Serve's HTTP proxy (default) or HAProxy (faster under load)"
+    )
+    serve.add_argument(
+        "--access-log", action="store_true", default=None, help="Serve's access log line per request (off: faster)"
+    )
     serve.add_argument("--address", metavar="RAY_ADDRESS", help="serve on an existing Ray cluster")
     serve.set_defaults(handler=_cmd_serve)
 

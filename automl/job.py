@@ -56,7 +56,8 @@ class FitResult:
 
 @contextlib.contextmanager
 def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[None]:
-    """Use the running Ray, connect to `address`, or start an embedded local instance.
+    """Use the running Ray, connect to `address`, or start an embedded local instance
+    ("local": always a new one, never a cluster that `ray start` left running).
 
     Only a Ray instance started here is shut down here.
     """
@@ -66,7 +67,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         yield
         return
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
-    if address is None and not os.environ.get("RAY_ADDRESS"):  # inside a Ray job: join its cluster
+    if address == "local" or (address is None and not os.environ.get("RAY_ADDRESS")):  # in a Ray job: join its cluster
         kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
     try:
         ray.init(address=address, **kwargs)

@@ -5,7 +5,7 @@ batching off, and (c) a no-op endpoint (the HTTP proxy's own ceiling); measures 
 model's in-process `predict` on the same rows (the latency floor); then drives each
 endpoint with N concurrent clients from a separate process for a bounded time.
 
-    python benchmarks/serve_load.py [MODEL_DIR] [--clients 1,32] [--seconds 10]
+    python benchmarks/serve_load.py [MODEL_DIR] [--clients 1,32] [--seconds 10] [--ingress haproxy]
 
 Without MODEL_DIR it first fits a small ensemble on examples/data/churn.csv.
 """
@@ -89,17 +89,13 @@ def main() -> None:
     parser.add_argument("model_dir", nargs="?", type=Path)
     parser.add_argument("--clients", default="1,32")
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument(
-        "--haproxy",
-        metavar="BINARY",
-        help="use Ray Serve's HAProxy ingress with this haproxy binary (for example /usr/sbin/haproxy)",
-    )
+    parser.add_argument("--ingress", choices=["proxy", "haproxy"], default="proxy", help="as `automl serve --ingress`")
     args = parser.parse_args()
-    if args.haproxy:  # read by Serve's controller when it starts, so set before Ray starts
-        import os
+    import os
 
-        os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
-        os.environ["RAY_SERVE_HAPROXY_BINARY_PATH"] = args.haproxy
+    from serve import ServeConfig, ingress_environment
+
+    os.environ.update(ingress_environment(ServeConfig(ingress=args.ingress)))  # read when Ray starts
 
     from fastapi import FastAPI
     from ray import serve as ray_serve
@@ -107,10 +103,10 @@ def main() -> None:
     from automl.artifacts import load_model
     from automl.data import read_table
     from automl.job import ray_session
-    from serve import ServeConfig, deploy
+    from serve import deploy
 
     work = Path(tempfile.mkdtemp(prefix="serve-load-"))
-    with ray_session():
+    with ray_session("local"):
         model_dir = args.model_dir or fit_example(work)
         model = load_model(model_dir)
         frame = read_table("examples/data/churn.csv").drop(columns=[model.schema.target], errors="ignore")
@@ -129,7 +125,7 @@ def main() -> None:
 
         port = _free_port()
         # the three endpoints share the machine's CPUs: each is measured while the others idle
-        common = {"port": port, "cpus_per_replica": 0.5}
+        common = {"port": port, "cpus_per_replica": 0.5, "ingress": args.ingress}
         base = deploy(model_dir, ServeConfig(name="batched", route_prefix="/batched", max_batch_size=32, **common))
         root = base.rsplit("/batched", 1)[0]
         deploy(model_dir, ServeConfig(name="unbatched", route_prefix="/unbatched", max_batch_size=1, **common))
@@ -156,7 +152,7 @@ def main() -> None:
     import pandas as pd
 
     table = pd.DataFrame(results)
-    print(f"\ningress: {'HAProxy (' + args.haproxy + ')' if args.haproxy else 'Serve HTTP proxy'}")
+    print(f"\ningress: {'HAProxy' if args.ingress == 'haproxy' else 'Serve HTTP proxy'}")
     print(f"in-process predict, one row: {in_process_ms:.2f} ms (the floor)")
     print(table.to_string(index=False))
 

@@ -6,7 +6,7 @@ Prometheus metrics, drift statistics and a feedback log. `automl serve` wraps it
 """
 
 from serve.config import ServeConfig
-from serve.deploy import deploy, load_config
+from serve.deploy import deploy, ingress_environment, load_config
 from serve.hooks import MonitorHook
 
-__all__ = ["MonitorHook", "ServeConfig", "deploy", "load_config"]
+__all__ = ["MonitorHook", "ServeConfig", "deploy", "ingress_environment", "load_config"]

@@ -8,12 +8,15 @@ reports Prometheus metrics and drift statistics. Nothing a client sends can make
 answer 500: client errors are 4xx with a message, and the replica keeps serving.
 """
 
+import asyncio
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,8 +31,9 @@ from automl.data.schema import coerce_features
 from automl.monitoring.drift import DriftTracker
 from serve.config import ServeConfig
 from serve.hooks import load_hooks
+from serve.recorder import MetricsRecorder
 from serve.request_log import RequestLog
-from serve.validation import RequestError, rows_frame
+from serve.validation import RequestError, checked_rows
 
 logger = logging.getLogger("automl.serve")
 app = FastAPI(title="automl model server", docs_url=None, redoc_url=None)
@@ -61,7 +65,10 @@ class ModelServer:
         self.hooks = load_hooks(self.config.hooks)
         self._predict_batch.set_max_batch_size(self.config.max_batch_size)
         self._predict_batch.set_batch_wait_timeout_s(self.config.batch_wait_timeout_s)
-        self._in_flight = 0  # /predict requests in this replica now
+        self._in_flight = 0  # /predict requests here that have no prediction yet
+        self._request_ids = itertools.count()
+        self._replica_key = uuid.uuid4().hex[:16]  # request ids: this plus a counter (uuid4 per request cost 0.1 ms)
+        self.recorder = MetricsRecorder()
         self.requests = metrics.Counter(
             "automl_requests", description="Requests by route and status.", tag_keys=("route", "status")
         )
@@ -84,7 +91,7 @@ class ModelServer:
     # ---------------------------------------------------------------- middleware
     async def _guard(self, request: Request) -> tuple[str, Any]:
         """Auth and size checks; return the request id and the parsed JSON body."""
-        request_id = uuid.uuid4().hex
+        request_id = f"{self._replica_key}{next(self._request_ids):016x}"
         route = "/" + request.url.path.rstrip("/").rsplit("/", 1)[-1]  # without the application's prefix
         if self.token_sha256 and route not in _OPEN_ROUTES:
             header = request.headers.get("authorization", "")
@@ -117,8 +124,8 @@ class ModelServer:
             logger.exception("request %s failed", request_id)
             payload, status = {"error": f"internal error ({type(exc).__name__})"}, 500
         payload["request_id"] = request_id
-        self.requests.inc(tags={"route": route, "status": str(status)})
-        self.latency.observe((time.perf_counter() - started) * 1000, tags={"route": route})
+        self.recorder.inc(self.requests, 1, {"route": route, "status": str(status)})
+        self.recorder.observe(self.latency, (time.perf_counter() - started) * 1000, {"route": route})
         return JSONResponse(payload, status_code=status, headers={"x-automl-request-id": request_id})
 
     # ---------------------------------------------------------------- routes
@@ -149,7 +156,20 @@ class ModelServer:
 
     @app.post("/predict")
     async def predict(self, request: Request) -> JSONResponse:
-        return await self._answer("/predict", request, self._predict_request)
+        # Counted from arrival until its prediction is made: a request still building its
+        # answer would make the next one wait for a companion that never comes.
+        self._in_flight += 1
+        counted = [True]
+
+        def predicted() -> None:
+            if counted[0]:
+                counted[0] = False
+                self._in_flight -= 1
+
+        try:
+            return await self._answer("/predict", request, lambda rid, b: self._predict_request(rid, b, predicted))
+        finally:
+            predicted()
 
     @app.post("/feedback")
     async def feedback(self, request: Request) -> JSONResponse:
@@ -167,55 +187,62 @@ class ModelServer:
         return await self._answer("/monitor", request, handler)
 
     # ---------------------------------------------------------------- work
-    async def _predict_request(self, request_id: str, body: Any) -> dict[str, Any]:
-        frame = rows_frame(
+    async def _predict_request(self, request_id: str, body: Any, predicted: Callable[[], None]) -> dict[str, Any]:
+        rows = checked_rows(
             body, self.model.schema, max_rows=self.config.max_rows, reject_extra=self.config.reject_extra_columns
         )
-        # Wait for companions only when others are in flight: a lone request goes straight
-        # to the model, while under load batches fill up (the per-call cost dominates).
-        self._in_flight += 1
-        self._predict_batch.set_batch_wait_timeout_s(self.config.batch_wait_timeout_s if self._in_flight > 1 else 0.0)
-        try:
-            raw = await self._predict_batch(frame)
-        finally:
-            self._in_flight -= 1
+        # One turn of the event loop first: requests that arrived together (read while the
+        # last batch ran) must count each other before any of them decides it is alone.
+        await asyncio.sleep(0)
+        if self._in_flight == 1:
+            # Alone: straight to the model. The batch queue's hops cost a lone request time
+            # and gained it nothing (batches run inline, so none is half-way through now).
+            raw = self._predict_rows([rows])[0]
+        else:
+            # Others are in flight: wait for them, up to the batch wait. Under load batches
+            # fill up, and the per-call cost is paid once per batch. A batch is full once
+            # every request now in flight has joined (Serve reads the size when a batch
+            # starts): two clients would otherwise wait out the timeout every time.
+            self._predict_batch.set_max_batch_size(min(self.config.max_batch_size, self._in_flight))
+            raw = await self._predict_batch(rows)
+        predicted()
         classes = self.model.classes
         if classes is None:
-            labels = ["value"] * len(raw)
             out: dict[str, Any] = {"predictions": raw.tolist(), "probabilities": None}
+            self.recorder.inc(self.predicted, len(raw), {"label": "value"})
         else:
             indices = np.argmax(raw, axis=1)
-            labels = [str(classes[i]) for i in indices]
             out = {"predictions": [_plain(classes[i]) for i in indices], "probabilities": np.round(raw, 8).tolist()}
+            for index, count in zip(*np.unique(indices, return_counts=True), strict=True):
+                self.recorder.inc(self.predicted, int(count), {"label": str(classes[index])})
         out["model_version"] = self.version
-        for label in labels:
-            self.predicted.inc(tags={"label": label})
         if self.log is not None:
-            self.log.append("predict", request_id, {"rows": body["rows"], "predictions": out["predictions"]})
-        for hook in self.hooks:
-            try:
-                hook.on_predict(request_id, frame, raw)
-            except Exception:
-                logger.exception("monitor hook %s failed", type(hook).__name__)
+            self.log.append("predict", request_id, {"rows": rows, "predictions": out["predictions"]})
+        if self.hooks:
+            frame = pd.DataFrame.from_records(rows, columns=self.model.schema.features)
+            for hook in self.hooks:
+                try:
+                    hook.on_predict(request_id, frame, raw)
+                except Exception:
+                    logger.exception("monitor hook %s failed", type(hook).__name__)
         return out
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.02)
-    async def _predict_batch(self, frames: list[pd.DataFrame]) -> list[np.ndarray]:
-        """One model call, one type conversion and one drift update for the rows of all
-        requests that arrived together (per-request work is what limits throughput)."""
-        self.batch_size.observe(len(frames))
-        sizes = [len(f) for f in frames]
-        combined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        # Inline, not in a thread: the model call holds the GIL anyway, and the thread hop
-        # cost more than it freed (serve_load.py: 383 against 281 req/s at 32 clients).
-        raw = self._predict_and_track(combined)
-        return np.split(raw, np.cumsum(sizes)[:-1])
+    async def _predict_batch(self, requests: list[list[dict[str, Any]]]) -> list[np.ndarray]:
+        """The rows of all requests that arrived together, predicted in one call."""
+        return self._predict_rows(requests)
 
-    def _predict_and_track(self, frame: pd.DataFrame) -> np.ndarray:
+    def _predict_rows(self, requests: list[list[dict[str, Any]]]) -> list[np.ndarray]:
+        """One table, one type conversion and one model call for several requests' rows
+        (per-request work is what limits throughput). Inline, not in a thread: the model
+        call holds the GIL anyway, and the thread hop cost more than it freed."""
+        self.recorder.observe(self.batch_size, len(requests))
+        rows = requests[0] if len(requests) == 1 else [row for request in requests for row in request]
+        frame = pd.DataFrame.from_records(rows, columns=self.model.schema.features)
         X = coerce_features(frame, self.model.schema)  # validated rows: values that do not parse become missing
         raw = self.model.predict_features(X)
         self.drift.update(X, raw if self.model.classes is None else np.argmax(raw, axis=1))
-        return raw
+        return np.split(raw, np.cumsum([len(r) for r in requests])[:-1])
 
     async def _feedback_request(self, request_id: str, body: Any) -> dict[str, Any]:
         items = body.get("feedback") if isinstance(body, dict) else None
@@ -242,5 +269,7 @@ class ModelServer:
             self.model.predict_raw(self.example)
 
     def __del__(self) -> None:
+        if getattr(self, "recorder", None) is not None:
+            self.recorder.close()
         if getattr(self, "log", None) is not None:
             self.log.flush()

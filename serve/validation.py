@@ -20,7 +20,17 @@ class RequestError(Exception):
 
 
 def rows_frame(body: Any, schema: TableSchema, *, max_rows: int, reject_extra: bool) -> pd.DataFrame:
-    """Check a `{"rows": [{column: value}, ...]}` body and return it as a table.
+    """Check a `{"rows": [{column: value}, ...]}` body and return it as a table (see `checked_rows`)."""
+    return pd.DataFrame.from_records(
+        checked_rows(body, schema, max_rows=max_rows, reject_extra=reject_extra), columns=schema.features
+    )
+
+
+def checked_rows(body: Any, schema: TableSchema, *, max_rows: int, reject_extra: bool) -> list[dict[str, Any]]:
+    """Check a `{"rows": [{column: value}, ...]}` body and return its rows.
+
+    Rows stay plain dicts: the server builds one table per batch of requests, since a
+    table per request cost more than the checks themselves.
 
     Raises:
         RequestError: 422 for a wrong shape, a missing column, a wrong type or a missing
@@ -57,7 +67,7 @@ def rows_frame(body: Any, schema: TableSchema, *, max_rows: int, reject_extra: b
             break
     if problems:
         raise RequestError(422, "; ".join(problems[:10]))
-    return pd.DataFrame.from_records(rows, columns=features)
+    return rows
 
 
 def _check_value(name: str, kind: str, value: Any, allows_missing: bool) -> str | None:

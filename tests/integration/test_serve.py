@@ -166,6 +166,48 @@ def test_metadata_monitor_and_feedback_log(server, models):
     assert not list((root / "log").glob(".*.tmp"))
 
 
+def test_concurrent_requests_batched_together_get_their_own_rows(server, models):
+    frame, client, _ = server
+    from automl.artifacts import load_model
+
+    model = load_model(models[1])
+    requests = [_rows(frame.iloc[5 * i :], 1 + i % 4) for i in range(24)]
+
+    def send(rows):
+        with httpx.Client(base_url=str(client.base_url), timeout=60) as own:
+            return own.post("/plain/predict", json={"rows": rows})
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(send, requests))
+    for rows, answer in zip(requests, answers, strict=True):
+        assert answer.status_code == 200, answer.text
+        expected = model.predict(pd.DataFrame(rows))
+        assert answer.json()["predictions"] == expected.tolist()
+
+
+def _metric_lines(name: str) -> list[str]:
+    node = ray._private.worker.global_worker.node
+    text = httpx.get(f"http://127.0.0.1:{node.metrics_export_port}/metrics", timeout=10).text
+    return [line for line in text.splitlines() if line.startswith(f"ray_{name}")]
+
+
+def test_prometheus_metrics_are_recorded(server):
+    """Metric points are queued by requests and recorded by a background thread: they must arrive."""
+    frame, client, _ = server
+    assert client.post("/plain/predict", json={"rows": _rows(frame, 3)}).status_code == 200
+    assert client.post("/plain/predict", json={"rows": []}).status_code == 422
+
+    def recorded() -> bool:
+        requests = [line for line in _metric_lines("automl_requests_total") if 'application="plain"' in line]
+        ok = [line for line in requests if 'route="/predict"' in line and 'status="200"' in line]
+        bad = [line for line in requests if 'status="422"' in line]
+        labels = [line for line in _metric_lines("automl_predictions_total") if 'application="plain"' in line]
+        batches = [line for line in _metric_lines("automl_batch_size_count") if 'application="plain"' in line]
+        return bool(ok and bad and labels and batches) and float(ok[0].rsplit(" ", 1)[1]) >= 1
+
+    _wait_for(recorded, timeout=120, interval=1.0, what="automl metrics in the Prometheus export")
+
+
 def _replicas(app: str, deployment: str) -> int:
     status = ray_serve.status().applications[app].deployments[deployment]
     return sum(count for state, count in status.replica_states.items() if str(state).endswith("RUNNING"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -58,3 +59,58 @@ def test_cli_serve_answers_then_stops_on_sigterm(ray_instance, tmp_path):
     assert f"at http://127.0.0.1:{port} (bearer token required)" in output and "stopped" in output
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+
+
+def _wait_until_serving(process: subprocess.Popen, url: str) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(url, timeout=5)
+            if response.status_code == 200 and response.json().get("status") == "ok":
+                return
+        except (httpx.HTTPError, ValueError):
+            pass
+        assert process.poll() is None, process.stdout.read()
+        time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer in time")
+
+
+def test_cli_serve_with_haproxy_ingress(tmp_path):
+    """`--ingress haproxy` starts a Ray of its own with HAProxy in front of the replicas."""
+    frame = make_mixed_table(n_rows=150, seed=13)
+    AutoML(max_trials=2, time_budget_s=None, models=["linear"], cv_folds=3, verbose=False).fit(
+        frame, target="target"
+    ).save(tmp_path / "model")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "AUTOML_SERVE_TOKEN")}
+    env["RAY_SERVE_HAPROXY_STATS_PORT"] = str(_free_port())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "automl.cli", "serve", str(tmp_path / "model"), "--port", str(port),
+         "--ingress", "haproxy", "--cpus-per-replica", "0.25"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    try:
+        _wait_until_serving(process, f"http://127.0.0.1:{port}/healthz")
+        rows = frame.drop(columns=["target"]).head(3).fillna(0).to_dict(orient="records")
+        answer = httpx.post(f"http://127.0.0.1:{port}/predict", json={"rows": rows}, timeout=30)
+        assert answer.status_code == 200 and len(answer.json()["predictions"]) == 3
+        # HAProxy is what answers: its stats page is up on the port we chose
+        stats = httpx.get(f"http://127.0.0.1:{env['RAY_SERVE_HAPROXY_STATS_PORT']}/stats", timeout=10)
+        assert stats.status_code == 200 and "haproxy" in stats.text.lower()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=180)
+    assert process.returncode == 0, output
+    assert re.search(r"ingress: HAProxy .*ports \d+ and \d+", output) and "stopped" in output
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+
+
+@pytest.mark.usefixtures("ray_instance")
+def test_cli_serve_haproxy_refuses_a_cluster_address(ray_instance, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "automl.cli", "serve", str(tmp_path), "--ingress", "haproxy", "--address", ray_instance],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2 and "RAY_SERVE_ENABLE_HA_PROXY=1 ray start" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -12,6 +12,7 @@ from automl.data import coerce_features, infer_schema
 from automl.errors import SpecError
 from automl.monitoring import DriftTracker, feature_reference, psi
 from serve import ServeConfig, load_config
+from serve.recorder import MetricsRecorder
 from serve.request_log import RequestLog
 from serve.validation import RequestError, rows_frame
 
@@ -100,3 +101,48 @@ def test_request_log_rotates_and_never_leaves_partial_files(tmp_path):
     rows = pd.concat(pd.read_parquet(f) for f in files)
     assert sorted(rows["request_id"]) == ["r6", "r7", "r8", "r9"]
     assert not list(tmp_path.glob(".*"))
+
+
+def test_drift_rows_queued_below_the_fold_size_still_count(binary_table, schema):
+    X = coerce_features(binary_table, schema)
+    reference = feature_reference(X, {c.name: c.kind for c in schema.columns})
+    one_at_a_time = DriftTracker(reference, None, fold_rows=1000)
+    for i in range(30):
+        one_at_a_time.update(X.iloc[[i]], np.zeros(0))
+    assert one_at_a_time.counts["x1"].sum() == 0  # queued, not yet binned
+    whole = DriftTracker(reference, None)
+    whole.update(X.iloc[:30], np.zeros(0))
+    assert one_at_a_time.report() == whole.report()  # a report bins what is queued first
+    small = DriftTracker(reference, None, fold_rows=10)
+    for i in range(12):
+        small.update(X.iloc[[i]], np.zeros(0))
+    assert small.counts["x1"].sum() == 10  # binned once ten rows were queued
+
+
+class _Points:
+    """Collects what a metric was asked to record (the recorder's aggregation under test)."""
+
+    def __init__(self) -> None:
+        self.points: list[tuple[str, float, dict | None]] = []
+
+    def inc(self, value: float, tags: dict | None = None) -> None:
+        self.points.append(("inc", value, tags))
+
+    def observe(self, value: float, tags: dict | None = None) -> None:
+        self.points.append(("observe", value, tags))
+
+
+def test_metrics_recorder_sums_counters_and_keeps_every_observation():
+    recorder = MetricsRecorder(interval_s=3600)  # flushed by hand below
+    counter, histogram = _Points(), _Points()
+    for status in ["200", "200", "422", "200"]:
+        recorder.inc(counter, 1, {"route": "/predict", "status": status})
+    recorder.inc(counter, 5, {"route": "/predict", "status": "200"})
+    for value in (1.5, 2.5, 9.0):
+        recorder.observe(histogram, value, {"route": "/predict"})
+    recorder.close()
+    assert sorted(counter.points, key=lambda p: p[2]["status"]) == [
+        ("inc", 8.0, {"route": "/predict", "status": "200"}),
+        ("inc", 1.0, {"route": "/predict", "status": "422"}),
+    ]
+    assert [p[1] for p in histogram.points] == [1.5, 2.5, 9.0]
