@@ -6,6 +6,11 @@ is the job. `BatchingSearcher` wraps the Optuna searcher and hands each Tune tri
 batch of configurations sized so a batch takes about `target_batch_s`; each configuration
 is still suggested, evaluated, told to Optuna and recorded on its own.
 
+A batch is filled one suggestion at a time, each counted at its family's measured pace:
+families differ a hundredfold (a k-NN fit against a boosted model), so an average pace
+once packed 21 configurations, 50 s of work, into one "4 s" batch. A family not yet
+measured counts as a whole batch.
+
 A configuration that kills its worker takes its batch down with it, so the configurations
 of a crashed batch are retried one per Tune trial: the culprit fails alone, the others
 are evaluated as if nothing happened.
@@ -19,7 +24,8 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
-from automl.search.batching_keys import BATCH_KEY, IDS_KEY
+from automl.search.batching_keys import BATCH_KEY, EXPECTED_KEY, IDS_KEY
+from automl.search.trial import MODEL_KEY
 
 
 def config_id(trial_id: str, index: int) -> str:
@@ -63,42 +69,49 @@ class BatchingSearcher(Searcher):
         self.suggested = already_suggested
         self._batches: dict[str, tuple[list[str], list[dict]]] = {}
         self._retry: deque[tuple[str, dict]] = deque()
-        self._seconds_per_config: float | None = None
+        self._pace: dict[str, float] = {}  # seconds per configuration, by family
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return self.inner.set_search_properties(metric, mode, config, **spec)
 
-    def batch_size(self) -> int:
-        """Configurations for the next batch, from the pace of the finished ones."""
-        if self._seconds_per_config is None:
-            size = 1  # the first configurations (family defaults) are also the slowest to learn
-        else:
-            size = int(self.target_batch_s / max(self._seconds_per_config, 1e-3))
+    def max_batch_size(self) -> int:
+        """The most configurations the next batch may hold: few enough to keep every
+        parallel trial busy until `max_configs` runs out."""
+        size = self.max_batch
         if self.max_configs is not None:
             left = self.max_configs - self.suggested
             size = min(size, math.ceil(left / self.concurrency))
-        return max(1, min(size, self.max_batch))
+        return max(1, size)
+
+    def expected_seconds(self, config: dict) -> float | None:
+        """A configuration's expected duration, from its family's pace (None: not measured yet)."""
+        return self._pace.get(config.get(MODEL_KEY, ""))
 
     def suggest(self, trial_id: str) -> dict | str | None:
         if self._retry:
             config_key, config = self._retry.popleft()
             self._batches[trial_id] = ([config_key], [config])
-            return {BATCH_KEY: [config], IDS_KEY: [config_key]}
+            return {BATCH_KEY: [config], IDS_KEY: [config_key], EXPECTED_KEY: [self.expected_seconds(config)]}
         if self.max_configs is not None and self.suggested >= self.max_configs:
             return None if self._batches else Searcher.FINISHED  # a crash may still need retries
         ids, configs = [], []
-        for index in range(self.batch_size()):
+        expected: list[float | None] = []
+        for index in range(self.max_batch_size()):
             key = config_id(trial_id, index)
             config = self.inner.suggest(key)
             if config is None or config == Searcher.FINISHED:
                 break
             ids.append(key)
             configs.append(config)
+            seconds = self.expected_seconds(config)
+            expected.append(seconds)
+            if sum(self.target_batch_s if e is None else e for e in expected) >= self.target_batch_s:
+                break
         if not configs:
             return Searcher.FINISHED
         self._batches[trial_id] = (ids, configs)
         self.suggested += len(configs)
-        return {BATCH_KEY: configs, IDS_KEY: ids}
+        return {BATCH_KEY: configs, IDS_KEY: ids, EXPECTED_KEY: expected}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         ids, configs = self._batches.pop(trial_id, ([], []))
@@ -112,10 +125,12 @@ class BatchingSearcher(Searcher):
                 self.inner.on_trial_complete(key, {self.metric: score})
             else:  # Optuna: FAIL for a failure, PRUNED for a stop
                 self.inner.on_trial_complete(key, None, error=status == "failed")
-        seconds = (result or {}).get("seconds_per_config")
-        if seconds:
-            previous = self._seconds_per_config
-            self._seconds_per_config = seconds if previous is None else 0.7 * previous + 0.3 * seconds
+        for config, seconds in zip(configs, (result or {}).get("seconds") or [], strict=False):
+            if seconds is None:
+                continue
+            family = config.get(MODEL_KEY, "")
+            previous = self._pace.get(family)
+            self._pace[family] = seconds if previous is None else 0.7 * previous + 0.3 * seconds
 
     def save(self, checkpoint_path: str) -> None:
         self.inner.save(checkpoint_path)

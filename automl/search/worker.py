@@ -15,7 +15,7 @@ from ray import tune
 from threadpoolctl import threadpool_limits
 
 from automl.evaluation.metrics import get_metric
-from automl.search.batching_keys import BATCH_KEY, IDS_KEY
+from automl.search.batching_keys import BATCH_KEY, EXPECTED_KEY, IDS_KEY
 from automl.search.store import ModelThresholds
 from automl.search.trial import TrialData, TrialOutcome, evaluate_config, split_config
 
@@ -49,19 +49,38 @@ def run_trial(config: dict[str, Any], data: TrialData, store: Any) -> None:
     metric = get_metric(data.metric)
     bar = _thresholds[-1] if _thresholds else ModelThresholds(metric.greater_is_better)
     outcomes: dict[str, TrialOutcome] = {}
-    started = time.perf_counter()
-    for key, item in zip(config[IDS_KEY], config[BATCH_KEY], strict=True):
-        if data.deadline is not None and time.time() >= data.deadline:
+    seconds: list[float] = []
+    expected = config.get(EXPECTED_KEY) or [None] * len(config[IDS_KEY])
+    for key, item, expected_s in zip(config[IDS_KEY], config[BATCH_KEY], expected, strict=True):
+        started = time.perf_counter()
+        reason = _no_time_for(expected_s, data.deadline)
+        if reason:
             family, params = split_config(item)
-            outcome = TrialOutcome(family, params, error="stopped at the time budget before it started", stopped=True)
+            outcome = TrialOutcome(family, params, error=reason, stopped=True)
         else:
             outcome = evaluate_config(item, data)
         if outcome.ok and not bar.wants(outcome.score, outcome.family):
             outcome.fold_models = None  # not an ensemble candidate: don't ship the models
         outcomes[key] = outcome
-    seconds_per_config = (time.perf_counter() - started) / max(len(outcomes), 1)
+        seconds.append(time.perf_counter() - started)
     _thresholds[:] = [ray.get(store.add_many.remote(outcomes))]
     statuses = [("done", o.score) if o.ok else ("stopped" if o.stopped else "failed", None) for o in outcomes.values()]
     scores = [score for status, score in statuses if status == "done"]
     best = (max if metric.greater_is_better else min)(scores) if scores else math.nan
-    tune.report({"score": best, "outcomes": statuses, "seconds_per_config": seconds_per_config})
+    # seconds per configuration, so the searcher learns each family's pace: only from
+    # configurations that ran all their folds (a stopped or failed one tells too little)
+    paces = [s if o.ok else None for s, o in zip(seconds, outcomes.values(), strict=True)]
+    tune.report({"score": best, "outcomes": statuses, "seconds": paces})
+
+
+def _no_time_for(expected_s: float | None, deadline: float | None) -> str | None:
+    """Why a configuration should not start: the time budget is over, or its family's pace
+    says it would not finish before it (its folds would be stopped and thrown away)."""
+    if deadline is None:
+        return None
+    left = deadline - time.time()
+    if left <= 0:
+        return "stopped at the time budget before it started"
+    if expected_s is not None and expected_s > left:
+        return f"not started: its family took {expected_s:.1f}s a configuration, {left:.1f}s of the budget was left"
+    return None

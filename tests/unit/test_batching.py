@@ -12,8 +12,8 @@ from automl.search.batching_keys import BATCH_KEY, IDS_KEY
 from automl.search.space import ConditionalSpace, make_sampler
 
 
-def _searcher(max_configs=None, concurrency=1):
-    families = {k: get_family(k) for k in ("linear", "knn")}
+def _searcher(max_configs=None, concurrency=1, families=("linear", "knn")):
+    families = {k: get_family(k) for k in families}
     inner = OptunaSearch(
         space=ConditionalSpace(families, 500, "binary"), metric="score", mode="max", sampler=make_sampler("tpe", 0)
     )
@@ -24,11 +24,12 @@ def _searcher(max_configs=None, concurrency=1):
 
 def _finish(searcher, trial_id, batch, seconds=0.01, status="done"):
     outcomes = [(status, 0.5 + 0.01 * i if status == "done" else None) for i in range(len(batch[BATCH_KEY]))]
-    searcher.on_trial_complete(trial_id, {"outcomes": outcomes, "seconds_per_config": seconds})
+    paces = [seconds if status == "done" else None] * len(outcomes)
+    searcher.on_trial_complete(trial_id, {"outcomes": outcomes, "seconds": paces})
 
 
 def test_batches_grow_for_quick_configurations_and_stop_at_the_limit():
-    searcher = _searcher(max_configs=50)
+    searcher = _searcher(max_configs=50, families=("linear",))
     first = searcher.suggest("t0")
     assert len(first[BATCH_KEY]) == 1  # nothing measured yet
     assert first[IDS_KEY] == ["t0.0"]
@@ -54,14 +55,14 @@ def test_slow_configurations_are_not_batched():
 
 
 def test_last_configurations_are_spread_over_parallel_trials():
-    searcher = _searcher(max_configs=9, concurrency=2)
+    searcher = _searcher(max_configs=9, concurrency=2, families=("linear",))
     batch = searcher.suggest("a")
     _finish(searcher, "a", batch, seconds=0.01)
     assert len(searcher.suggest("b")[BATCH_KEY]) == 4  # ceil(8 left / 2 workers)
 
 
 def test_a_crashed_batch_is_retried_one_configuration_at_a_time():
-    searcher = _searcher(max_configs=30)
+    searcher = _searcher(max_configs=30, families=("linear",))
     _finish(searcher, "a", searcher.suggest("a"), seconds=0.1)
     batch = searcher.suggest("b")
     assert len(batch[BATCH_KEY]) > 1
@@ -85,3 +86,38 @@ def test_failures_and_stops_reach_optuna_as_such(status):
     study = searcher.inner._ot_study
     expected = {"failed": "FAIL", "stopped": "PRUNED"}[status]
     assert [t.state.name for t in study.trials] == [expected]
+
+
+def test_batches_are_filled_at_each_familys_own_pace():
+    """k-NN at 10 ms and a slow linear model at 0.5 s: a batch holds about 1 s of work."""
+    searcher = _searcher()
+    paces = {"knn": 0.01, "linear": 0.5}
+    seen = set()
+    for n in range(40):
+        batch = searcher.suggest(f"t{n}")
+        families = [config["model"] for config in batch[BATCH_KEY]]
+        known = [f for f in families if f in seen]
+        expected = sum(paces[f] for f in known) + searcher.target_batch_s * (len(families) - len(known))
+        last = paces[families[-1]] if families[-1] in seen else searcher.target_batch_s
+        assert expected - last < searcher.target_batch_s  # it stopped at the configuration that filled it
+        assert batch["expected_s"] == pytest.approx([paces[f] if f in seen else None for f in families])
+        seen.update(families)
+        outcomes = [("done", 0.5) for _ in families]
+        searcher.on_trial_complete(f"t{n}", {"outcomes": outcomes, "seconds": [paces[f] for f in families]})
+    assert searcher.expected_seconds({"model": "knn"}) == pytest.approx(0.01)
+    assert searcher.expected_seconds({"model": "linear"}) == pytest.approx(0.5)
+    assert searcher.expected_seconds({"model": "xgboost"}) is None
+
+
+def test_a_configuration_is_not_started_when_its_familys_pace_says_it_cannot_finish():
+    import time
+
+    from automl.search.worker import _no_time_for
+
+    now = time.time()
+    assert _no_time_for(None, None) is None
+    assert _no_time_for(5.0, None) is None  # no budget
+    assert _no_time_for(None, now + 10) is None  # not measured: try it
+    assert _no_time_for(2.0, now + 10) is None
+    assert "5.0s a configuration" in _no_time_for(5.0, now + 3)
+    assert "before it started" in _no_time_for(None, now - 1)
