@@ -146,19 +146,22 @@ def fit_table(
             resume=resume,
         )
         search = run_search(data, settings)
-    deadline = started + spec.budget.time_s if spec.budget.time_s else None
-    ensemble_started = time.monotonic()
-    final = build_final_model(
-        search,
-        data,
-        metric,
-        method=spec.ensemble.method,
-        top_k=spec.ensemble.top_k,
-        final_members=spec.ensemble.final_members,
-        max_inference_ms_per_row=spec.ensemble.max_inference_ms_per_row,
-        deadline=deadline,
-        sample=frame.drop(columns=[schema.target]).head(1000),
-    )
+        deadline = started + spec.budget.time_s if spec.budget.time_s else None
+        ensemble_started = time.monotonic()
+        try:
+            final = build_final_model(
+                search,
+                data,
+                metric,
+                method=spec.ensemble.method,
+                top_k=spec.ensemble.top_k,
+                final_members=spec.ensemble.final_members,
+                max_inference_ms_per_row=spec.ensemble.max_inference_ms_per_row,
+                deadline=deadline,
+                sample=frame.drop(columns=[schema.target]).head(1000),
+            )
+        finally:
+            search.close()  # the store held the candidates' fold models: the members are fetched
     notes.extend(final.notes)
     best_row, plan = final.best_row, final.plan
     board = leaderboard_frame(search.rows, metric, ensemble=plan)

@@ -149,6 +149,7 @@ def main() -> None:
         n_trials = max(8, int(args.work_s / measured))
         sequential = sequential_optuna(make_data(trees), n_trials)
         result = run_search(make_data(trees), SearchSettings(max_trials=n_trials, show_progress=False))
+        result.close()
         done = sum(r.status == "done" for r in result.rows)
         rows.append({
             "trial_s": round(sequential / n_trials, 3),
@@ -167,6 +168,7 @@ def main() -> None:
     memory = run_search(
         make_data(trees), SearchSettings(max_trials=args.memory_trials, show_progress=False), [probe.callback]
     )
+    memory.close()
     session.__exit__(None, None, None)
 
     print(f"\nCPUs: {args.cpus}; ray.init: {ray_start_s:.2f}s (first_trial_s counts it)")

@@ -84,9 +84,7 @@ def build_final_model(
     members = []
     for trial_id in plan.trial_ids:
         row = rows[trial_id]
-        fold_models = search.fold_models[trial_id]
-        if mode == "refit":
-            fold_models = [_refit(row, data)]
+        fold_models = [_refit(row, data)] if mode == "refit" else search.fold_models[trial_id]
         members.append(Member(trial_id, row.family, row.params, fold_models))
     model = TabularModel(data.schema, metric.name, members, list(plan.weights), plan.stacker, _reference(data))
     best_single = TabularModel(

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,14 +84,56 @@ class TrialRow:
     error: str | None = None
 
 
+class StoredModels(Mapping[str, list[Any]]):
+    """The fold models the search kept, fetched from its store when first asked for.
+
+    Fetching every candidate's models when the search ended took 6 s of a 60 s job on a
+    2,300-row table (forests, five folds each); the final model needs only its members'.
+    `close` ends the store: nothing more can be fetched afterwards.
+    """
+
+    def __init__(self, store: Any, kept: list[str]) -> None:
+        self._store = store
+        self._kept = list(kept)
+        self._fetched: dict[str, list[Any]] = {}
+
+    def __getitem__(self, trial_id: str) -> list[Any]:
+        if trial_id not in self._fetched:
+            if trial_id not in self._kept or self._store is None:
+                raise KeyError(trial_id)
+            self._fetched.update(ray.get(self._store.fold_models.remote([trial_id])))
+        return self._fetched[trial_id]
+
+    def __contains__(self, trial_id: object) -> bool:
+        return trial_id in self._kept
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._kept)
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def close(self) -> None:
+        if self._store is not None:
+            ray.kill(self._store)
+            self._store = None
+
+
 @dataclass
 class SearchResult:
+    """What a search found. Call `close` once the fold models are no longer needed."""
+
     rows: list[TrialRow]
-    fold_models: dict[str, list[Any]] = field(default_factory=dict)
+    fold_models: Mapping[str, list[Any]] = field(default_factory=dict)
     wall_s: float = 0.0
     first_result_s: float | None = None  # from the call to the first finished trial
     retried: int = 0  # trials run again after their worker or node died
     concurrency: int = 1  # trials run at once, at most (the job's share of the cluster)
+
+    def close(self) -> None:
+        """End the store that holds the fold models (they stay available if fetched)."""
+        if isinstance(self.fold_models, StoredModels):
+            self.fold_models.close()
 
     @property
     def finished(self) -> list[TrialRow]:
@@ -186,10 +228,11 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
                 tuner.fit()
         outcomes: dict[str, TrialOutcome] = ray.get(store.outcomes.remote())
         rows = [_row(trial_id, outcome) for trial_id, outcome in restored.outcomes.items()] + _rows(monitor, outcomes)
-        # the store kept models only for ensemble candidates: ask for any finished trial's
-        fold_models = ray.get(store.fold_models.remote([r.trial_id for r in rows if r.status == "done"]))
-    finally:
+        fold_models = StoredModels(store, ray.get(store.kept_ids.remote()))  # the store lives on until closed
+    except BaseException:
         ray.kill(store)
+        raise
+    finally:
         shutil.rmtree(storage, ignore_errors=True)
     first = None if monitor.first_done_at is None else monitor.first_done_at - started
     return SearchResult(

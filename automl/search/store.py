@@ -112,3 +112,7 @@ class TrialStore:
 
     def fold_models(self, trial_ids: list[str]) -> dict[str, list[Any]]:
         return {t: self._models[t] for t in trial_ids if t in self._models}
+
+    def kept_ids(self) -> list[str]:
+        """Trials whose fold models are kept (the ensemble candidates)."""
+        return list(self._models)

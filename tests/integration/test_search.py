@@ -226,3 +226,12 @@ def test_batched_quick_trials_are_all_recorded_with_out_of_fold_predictions():
     scores = sorted((r.outcome.score for r in result.rows), reverse=True)[:5]
     kept = sorted((r.outcome.score for r in result.rows if r.trial_id in result.fold_models), reverse=True)[:5]
     assert kept == scores
+    # fold models are fetched from the store when asked for, and stay once fetched
+    best = max(result.rows, key=lambda r: r.outcome.score)
+    models = result.fold_models[best.trial_id]
+    assert len(models) == 3 and models[0].predict_proba(data.X.head(2)).shape == (2, 2)
+    other = next(t for t in result.fold_models if t != best.trial_id)
+    result.close()
+    assert result.fold_models[best.trial_id] is models
+    with pytest.raises(KeyError):
+        result.fold_models[other]  # the store is gone
