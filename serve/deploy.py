@@ -21,7 +21,7 @@ def ingress_environment(config: ServeConfig) -> dict[str, str]:
     """Environment variables that select `config.ingress`; they must be set before Ray starts.
 
     Serve reads its ingress mode once, when its controller and proxies start. HAProxy mode
-    (HAProxy in front, each replica serving HTTP itself) measured about 2.5x the requests
+    (HAProxy in front, each replica serving HTTP itself) measured 2.5-3x the requests
     per second of Serve's proxy with 32 clients (benchmarks/serve_load.py). In Ray 2.60 its
     stats page and Prometheus exporter listen on every interface, on fixed ports unless
     set: we pick free ones, so two instances on one machine do not collide.
