@@ -84,12 +84,14 @@ def calibrate(target_s: float) -> int:
     """Trees for a trial of about `target_s`: a straight line through two timings, refined once."""
     small, large = 5, 80
     t_small, t_large = trial_seconds(small), trial_seconds(large)
-    per_tree = max((t_large - t_small) / (large - small), 1e-6)
+    # a noisy pair of timings can make the slope near zero and the tree count explode:
+    # a tree costs at least a quarter of the large model's average
+    per_tree = max((t_large - t_small) / (large - small), t_large / large / 4)
     trees = max(1, round(small + (target_s - t_small) / per_tree))
     if trees <= small:
         return trees
     measured = trial_seconds(trees)
-    per_tree = max((measured - t_small) / (trees - small), 1e-6)
+    per_tree = max((measured - t_small) / (trees - small), t_large / large / 4)
     return max(1, round(trees + (target_s - measured) / per_tree))
 
 
