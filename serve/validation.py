@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import pandas as pd
-
 from automl.data.schema import TableSchema
 
 
@@ -17,13 +15,6 @@ class RequestError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-def rows_frame(body: Any, schema: TableSchema, *, max_rows: int, reject_extra: bool) -> pd.DataFrame:
-    """Check a `{"rows": [{column: value}, ...]}` body and return it as a table (see `checked_rows`)."""
-    return pd.DataFrame.from_records(
-        checked_rows(body, schema, max_rows=max_rows, reject_extra=reject_extra), columns=schema.features
-    )
 
 
 def checked_rows(body: Any, schema: TableSchema, *, max_rows: int, reject_extra: bool) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from automl.monitoring import DriftTracker, feature_reference, psi
 from serve import ServeConfig, load_config
 from serve.recorder import MetricsRecorder
 from serve.request_log import RequestLog
-from serve.validation import RequestError, rows_frame
+from serve.validation import RequestError, checked_rows
 
 
 def test_config_bounds_and_token(tmp_path, monkeypatch):
@@ -61,18 +61,17 @@ def _row(binary_table):
 )
 def test_row_problems_are_named(schema, binary_table, change, status, fragment):
     with pytest.raises(RequestError) as info:
-        rows_frame({"rows": [change(_row(binary_table))]}, schema, max_rows=10, reject_extra=False)
+        checked_rows({"rows": [change(_row(binary_table))]}, schema, max_rows=10, reject_extra=False)
     assert info.value.status == status and fragment in info.value.message
 
 
-def test_valid_rows_become_a_table_and_extras_follow_the_setting(schema, binary_table):
+def test_valid_rows_pass_and_extras_follow_the_setting(schema, binary_table):
     row = {**_row(binary_table), "x2": None, "unknown": 1}
-    frame = rows_frame({"rows": [row, row]}, schema, max_rows=10, reject_extra=False)
-    assert list(frame.columns) == schema.features and len(frame) == 2
+    assert checked_rows({"rows": [row, row]}, schema, max_rows=10, reject_extra=False) == [row, row]
     with pytest.raises(RequestError, match="unknown column"):
-        rows_frame({"rows": [row]}, schema, max_rows=10, reject_extra=True)
+        checked_rows({"rows": [row]}, schema, max_rows=10, reject_extra=True)
     with pytest.raises(RequestError) as info:
-        rows_frame({"rows": [row] * 3}, schema, max_rows=2, reject_extra=False)
+        checked_rows({"rows": [row] * 3}, schema, max_rows=2, reject_extra=False)
     assert info.value.status == 413
 
 
