@@ -41,6 +41,14 @@ RESERVE_FRACTION = 0.1
 RESERVE_MIN_S = 3.0
 RESERVE_MAX_S = 30.0
 
+# Modules a new local Ray's worker processes import as they start, before work arrives.
+# Ray starts a worker per CPU as the driver connects, and the trial store's actor takes
+# one of them ready-made. Tune's trial actors live in placement groups, and Ray gives
+# them new workers, not the idle ones: measured on 2 CPUs, the first trial starts 0.45 s
+# sooner in a new Ray, and 0.45 s later in a Ray that ran a search before (its refilled
+# pool imports while the trials start). Hence only for the Ray that a job starts itself.
+WORKER_PRELOAD = ("automl.search.worker",)
+
 
 @dataclass
 class FitResult:
@@ -55,11 +63,14 @@ class FitResult:
 
 
 @contextlib.contextmanager
-def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[None]:
+def ray_session(
+    address: str | None = None, num_cpus: int | None = None, preload: tuple[str, ...] = ()
+) -> Iterator[None]:
     """Use the running Ray, connect to `address`, or start an embedded local instance
     ("local": always a new one, never a cluster that `ray start` left running).
 
-    Only a Ray instance started here is shut down here.
+    A local instance's workers import `preload` as they start (a search passes
+    `WORKER_PRELOAD`). Only a Ray instance started here is shut down here.
     """
     import ray
 
@@ -69,6 +80,8 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
     if address == "local" or (address is None and not os.environ.get("RAY_ADDRESS")):  # in a Ray job: join its cluster
         kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
+        if preload:
+            kwargs["_system_config"] = {"preload_python_modules": list(preload)}
     try:
         ray.init(address=address, **kwargs)
     except (ConnectionError, ValueError, RuntimeError) as exc:
@@ -130,7 +143,7 @@ def fit_table(
     )
     if before_search is not None:
         before_search()
-    with ray_session(spec.resources.address):
+    with ray_session(spec.resources.address, preload=WORKER_PRELOAD):
         settings = SearchSettings(
             strategy=spec.search.strategy,
             seed=spec.search.seed,

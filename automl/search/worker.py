@@ -7,6 +7,7 @@ not the driver's side (Optuna, the Tuner, progress display).
 from __future__ import annotations
 
 import math
+import threading
 import time
 from typing import Any
 
@@ -19,22 +20,25 @@ from automl.search.batching_keys import BATCH_KEY, EXPECTED_KEY, IDS_KEY
 from automl.search.store import ModelThresholds
 from automl.search.trial import TrialData, TrialOutcome, evaluate_config, split_config
 
-_pinned_threads: list[int] = []  # per worker process: the thread count already applied
+_pinned = threading.local()  # per thread: the thread count already applied
 
 
 def pin_threads(n_threads: int) -> None:
-    """Limit BLAS / OpenMP pools of this process to the CPUs its trial holds, once.
+    """Limit BLAS / OpenMP pools to the CPUs the trial holds, once per thread.
 
-    Oversubscribed pools make small fits many times slower; inspecting the pools costs
-    milliseconds, so a reused worker does it only when its thread count changes.
+    Oversubscribed pools make small fits many times slower. OpenMP's limit belongs to the
+    calling thread, and Tune runs each trial in a new thread, whose pools start from the
+    process default: a worker that imported the libraries before Ray set its
+    OMP_NUM_THREADS (one preloaded as Ray starts) would run every later trial on all
+    cores. Inspecting the pools costs milliseconds, so a thread does it once.
     """
-    if _pinned_threads[-1:] == [n_threads]:
+    if getattr(_pinned, "n_threads", None) == n_threads:
         return
     import lightgbm  # noqa: F401  (load their OpenMP runtimes before limiting them)
     import xgboost  # noqa: F401
 
     threadpool_limits(limits=n_threads)
-    _pinned_threads.append(n_threads)
+    _pinned.n_threads = n_threads
 
 
 _thresholds: list[ModelThresholds] = []  # per worker process: the store's last bar
