@@ -17,9 +17,10 @@ from sklearn.pipeline import Pipeline
 
 from automl.data.schema import TableSchema, coerce_features
 from automl.ensemble.stacking import Stacker
+from automl.features.compiled import CompiledPipeline, fast_pipeline
 
 
-def full_probabilities(pipeline: Pipeline, X: pd.DataFrame, n_classes: int) -> np.ndarray:
+def full_probabilities(pipeline: Pipeline | CompiledPipeline, X: pd.DataFrame, n_classes: int) -> np.ndarray:
     """Class probabilities with one column per job class, even if a fold missed a class."""
     proba = np.asarray(pipeline.predict_proba(X), dtype=np.float64)
     proba /= proba.sum(axis=1, keepdims=True)  # float32 libraries drift off 1 slightly
@@ -42,9 +43,10 @@ class Member:
 
     def predict_raw(self, X: pd.DataFrame, task: str, n_classes: int) -> np.ndarray:
         """Average of the fold models: probabilities (classification) or values."""
+        models = [fast_pipeline(m) for m in self.fold_models]
         if task == "regression":
-            return np.mean([np.asarray(m.predict(X), dtype=np.float64) for m in self.fold_models], axis=0)
-        return np.mean([full_probabilities(m, X, n_classes) for m in self.fold_models], axis=0)
+            return np.mean([np.asarray(m.predict(X), dtype=np.float64) for m in models], axis=0)
+        return np.mean([full_probabilities(m, X, n_classes) for m in models], axis=0)
 
 
 @dataclass

@@ -1,0 +1,263 @@
+"""Fitted preprocessing replayed in plain NumPy, for predicting a few rows at a time.
+
+scikit-learn checks and converts its input at every step of a pipeline. For one row,
+our column transformer and its ten or so steps spend about 8 ms doing that, against
+0.1 ms in a linear model: a served request paid for validation, not for prediction.
+`compile_pipeline` reads a fitted pipeline's learnt values (imputation statistics,
+scaling, categories, target encodings) and applies them directly.
+
+Only the steps `build_preprocessor` uses, with the settings it uses, are replayed;
+for anything else it returns None and scikit-learn predicts as before. Tests hold the
+two outputs equal on tables with missing values, unseen categories and dates.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
+
+from automl.features.preprocessing import DatetimeFeatures
+
+Step = Callable[[Any], np.ndarray]
+logger = logging.getLogger(__name__)
+
+
+class CompiledPipeline:
+    """A fitted preprocessing + estimator pipeline with the preprocessing replayed in NumPy.
+
+    Should the replay ever fail on some input, it logs once and hands that call and all
+    later ones to scikit-learn: a served model answers more slowly rather than not at all.
+    """
+
+    def __init__(
+        self, transform: Callable[[pd.DataFrame], np.ndarray], preprocessor: ColumnTransformer, estimator: Any
+    ) -> None:
+        self._transform: Callable[[pd.DataFrame], np.ndarray] | None = transform
+        self.preprocessor = preprocessor
+        self.estimator = estimator
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return self.estimator.classes_
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        if self._transform is not None:
+            try:
+                return self._transform(X)
+            except Exception:
+                logger.exception("compiled preprocessing failed; scikit-learn's is used from now on")
+                self._transform = None
+        return self.preprocessor.transform(X)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.estimator.predict(self.transform(X))
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self.estimator.predict_proba(self.transform(X))
+
+
+_compiled: weakref.WeakKeyDictionary[Pipeline, CompiledPipeline | None] = weakref.WeakKeyDictionary()
+
+
+def fast_pipeline(pipeline: Pipeline) -> CompiledPipeline | Pipeline:
+    """The pipeline's compiled form when it has one (built once per pipeline), else itself."""
+    if pipeline not in _compiled:
+        _compiled[pipeline] = compile_pipeline(pipeline)
+    return _compiled[pipeline] or pipeline
+
+
+def compile_pipeline(pipeline: Any) -> CompiledPipeline | None:
+    """Compile a fitted `[("preprocess", ColumnTransformer), ("model", estimator)]` pipeline.
+
+    Returns None when any step is not one this module replays exactly.
+    """
+    if type(pipeline) is not Pipeline or len(pipeline.steps) != 2:
+        return None
+    preprocessor, estimator = pipeline.steps[0][1], pipeline.steps[1][1]
+    transform = compile_preprocessor(preprocessor)
+    return None if transform is None else CompiledPipeline(transform, preprocessor, estimator)
+
+
+def compile_preprocessor(transformer: Any) -> Callable[[pd.DataFrame], np.ndarray] | None:
+    """A function equal to the fitted column transformer's `transform`, or None."""
+    if type(transformer) is not ColumnTransformer or not hasattr(transformer, "transformers_"):
+        return None
+    blocks: list[tuple[list[str], list[Step]]] = []
+    for _name, part, columns in transformer.transformers_:
+        if isinstance(part, str):
+            if part == "drop":
+                continue
+            return None  # "passthrough"
+        steps = [step for _, step in part.steps] if type(part) is Pipeline else [part]
+        compiled = [_compile_step(step) for step in steps]
+        if any(step is None for step in compiled):
+            return None
+        blocks.append((list(columns), compiled))  # type: ignore[arg-type]
+    if not blocks:
+        return None
+
+    def transform(X: pd.DataFrame) -> np.ndarray:
+        out = []
+        for columns, steps in blocks:
+            values = np.column_stack([X[name].to_numpy() for name in columns])  # X[columns] costs more
+            for step in steps:
+                values = step(values)
+            out.append(values)
+        return np.hstack(out)
+
+    return transform
+
+
+def _compile_step(step: Any) -> Step | None:
+    kind = type(step)
+    if kind is SimpleImputer:
+        return _imputer(step)
+    if kind is StandardScaler:
+        return _scaler(step)
+    if kind is OneHotEncoder:
+        return _one_hot(step)
+    if kind is OrdinalEncoder:
+        return _ordinal(step)
+    if kind is TargetEncoder:
+        return _target(step)
+    if kind is DatetimeFeatures:
+        return _datetime_parts
+    return None
+
+
+def _imputer(step: SimpleImputer) -> Step | None:
+    missing = step.missing_values
+    if not (isinstance(missing, float) and np.isnan(missing)) or step.keep_empty_features:
+        return None
+    indicator = step.indicator_.features_ if step.add_indicator else None
+    if step.statistics_.dtype == object:
+        if step.strategy != "constant" or indicator is not None:
+            return None
+        fill = step.statistics_
+
+        def impute_objects(X: Any) -> np.ndarray:
+            values = np.asarray(X, dtype=object)
+            return np.where(pd.isna(values), fill, values)
+
+        return impute_objects
+    statistics = step.statistics_.astype(np.float64)
+    kept = ~np.isnan(statistics)  # a column with no value to learn from is dropped
+
+    def impute_numbers(X: Any) -> np.ndarray:
+        values = np.asarray(X, dtype=np.float64)
+        mask = np.isnan(values)
+        out = np.where(mask, statistics, values)[:, kept]
+        return out if indicator is None else np.hstack([out, mask[:, indicator]])
+
+    return impute_numbers
+
+
+def _scaler(step: StandardScaler) -> Step:
+    mean = step.mean_ if step.with_mean else None
+    scale = step.scale_ if step.with_std else None
+
+    def standardise(X: Any) -> np.ndarray:
+        values = np.array(X, dtype=np.float64)
+        if mean is not None:
+            values -= mean
+        if scale is not None:
+            values /= scale
+        return values
+
+    return standardise
+
+
+def _codes(categories: list[np.ndarray]) -> Callable[[Any], np.ndarray]:
+    """Category index per value and column; -1 for a category not seen in training."""
+    tables = [{value: index for index, value in enumerate(values)} for values in categories]
+
+    def codes(X: Any) -> np.ndarray:
+        values = np.asarray(X, dtype=object)
+        out = np.empty(values.shape, dtype=np.intp)
+        for j, table in enumerate(tables):
+            out[:, j] = [table.get(value, -1) for value in values[:, j]]
+        return out
+
+    return codes
+
+
+def _one_hot(step: OneHotEncoder) -> Step | None:
+    if step.handle_unknown != "ignore" or step.drop_idx_ is not None or step._infrequent_enabled or step.sparse_output:
+        return None
+    codes_of = _codes(step.categories_)
+    offsets = np.cumsum([0] + [len(c) for c in step.categories_])
+    dtype = step.dtype
+
+    def one_hot(X: Any) -> np.ndarray:
+        codes = codes_of(X)
+        out = np.zeros((len(codes), offsets[-1]), dtype=dtype)
+        for j in range(codes.shape[1]):
+            rows = np.flatnonzero(codes[:, j] >= 0)
+            out[rows, offsets[j] + codes[rows, j]] = 1
+        return out
+
+    return one_hot
+
+
+def _ordinal(step: OrdinalEncoder) -> Step | None:
+    if step.handle_unknown != "use_encoded_value" or step._infrequent_enabled:
+        return None
+    codes_of = _codes(step.categories_)
+    unknown, dtype = step.unknown_value, step.dtype
+
+    def ordinal(X: Any) -> np.ndarray:
+        codes = codes_of(X)
+        return np.where(codes >= 0, codes, unknown).astype(dtype)
+
+    return ordinal
+
+
+def _target(step: TargetEncoder) -> Step:
+    codes_of = _codes(step.categories_)
+    n_classes = len(step.classes_) if step.target_type_ == "multiclass" else 1
+    means = np.atleast_1d(step.target_mean_)
+    # one output column per (feature, class), feature-major, as scikit-learn lays them out
+    tables = [np.append(encoding, means[index % n_classes]) for index, encoding in enumerate(step.encodings_)]
+
+    def target(X: Any) -> np.ndarray:
+        codes = codes_of(X)
+        out = np.empty((len(codes), len(tables)), dtype=np.float64)
+        for index, table in enumerate(tables):
+            column = codes[:, index // n_classes]
+            out[:, index] = table[column]  # -1 picks the appended mean: an unseen category
+        return out
+
+    return target
+
+
+_EPOCH = np.datetime64("1970-01-01T00:00:00", "ns")
+
+
+def _datetime_parts(X: Any) -> np.ndarray:
+    """`DatetimeFeatures.transform` for datetime64 columns (what `coerce_features` makes):
+    year, month, day, weekday, hour and days since 1970 per column; NaN where missing."""
+    values = np.asarray(X, dtype="datetime64[ns]")
+    blocks = []
+    for j in range(values.shape[1]):
+        moment = values[:, j]
+        day, month = moment.astype("datetime64[D]"), moment.astype("datetime64[M]")
+        parts = [
+            moment.astype("datetime64[Y]").astype(np.int64) + 1970,
+            month.astype(np.int64) % 12 + 1,
+            (day - month.astype("datetime64[D]")).astype(np.int64) + 1,
+            (day.astype(np.int64) + 3) % 7,  # 1970-01-01 was a Thursday; Monday is 0
+            (moment - day).astype("timedelta64[h]").astype(np.int64),
+        ]
+        block = np.column_stack([*(p.astype(np.float64) for p in parts), (moment - _EPOCH) / np.timedelta64(1, "D")])
+        block[np.isnat(moment)] = np.nan
+        blocks.append(block)
+    return np.hstack(blocks)
