@@ -15,6 +15,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 
@@ -49,7 +50,7 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
 
 
 def build_preprocessor(
-    schema: TableSchema, *, scale: bool, high_cardinality: HighCardinality = "ordinal"
+    schema: TableSchema, *, scale: bool, high_cardinality: HighCardinality = "ordinal", seed: int = 0
 ) -> ColumnTransformer:
     """A column transformer for `schema`'s features, configured for one model family.
 
@@ -58,6 +59,8 @@ def build_preprocessor(
         scale: standardise numeric outputs (linear models, k-NN).
         high_cardinality: "ordinal" codes (trees split on them well) or "target"
             encoding (distance- and weight-based models need a meaningful number).
+        seed: for target encoding's cross-fitting, which shuffles the rows: unseeded, the
+            same configuration scored differently every time.
     """
     numeric = schema.names_of("numeric")
     categorical = [c for c in schema.columns if c.kind in ("categorical", "boolean")]
@@ -86,7 +89,7 @@ def build_preprocessor(
         encoder = (
             OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, dtype=np.float64)
             if high_cardinality == "ordinal"
-            else TargetEncoder(target_type=_target_type(schema))
+            else TargetEncoder(target_type=_target_type(schema), cv=_cross_fitting(schema, seed))
         )
         transformers.append(
             (
@@ -98,6 +101,12 @@ def build_preprocessor(
     if dates:
         transformers.append(("datetime", finish(DatetimeFeatures(), SimpleImputer(strategy="median")), dates))
     return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
+
+
+def _cross_fitting(schema: TableSchema, seed: int) -> KFold | StratifiedKFold:
+    """Target encoding's own default folds (5, shuffled, stratified for classes), seeded."""
+    folds = KFold if schema.task == "regression" else StratifiedKFold
+    return folds(n_splits=5, shuffle=True, random_state=seed)
 
 
 def _target_type(schema: TableSchema) -> str:

@@ -1,4 +1,5 @@
-"""A trial's time limits: it stops between folds, with its reason, instead of overrunning."""
+"""A trial's time limits (it stops between folds, with its reason, instead of overrunning)
+and its repeatability."""
 
 from __future__ import annotations
 
@@ -39,3 +40,17 @@ def test_a_trial_that_would_end_past_the_deadline_stops():
 def test_within_its_limits_a_trial_runs_every_fold():
     outcome = evaluate_config(CONFIG, _data(max_trial_s=600, deadline=time.time() + 600))
     assert outcome.ok and len(outcome.fold_scores) == 4 and len(outcome.fold_models) == 4
+
+
+def test_a_configuration_scores_the_same_every_time_it_is_evaluated():
+    # target encoding (linear models, high-cardinality "city") cross-fits on shuffled rows
+    frame = make_mixed_table(n_rows=400, seed=1)
+    schema = infer_schema(frame, "target")
+    y = (frame["target"] == "yes").to_numpy(dtype=int)
+    folds = make_folds(y, classification=True, n_folds=4, seed=0)
+    families = {"linear": get_family("linear")}
+    data = TrialData(coerce_features(frame, schema), y, schema, folds, "roc_auc", families, 0, 1)
+    outcomes = [evaluate_config(CONFIG, data) for _ in range(3)]
+    assert all(o.ok for o in outcomes)
+    assert len({o.score for o in outcomes}) == 1
+    assert all((o.out_of_fold == outcomes[0].out_of_fold).all() for o in outcomes)
