@@ -44,12 +44,7 @@ def test_within_its_limits_a_trial_runs_every_fold():
 
 def test_a_configuration_scores_the_same_every_time_it_is_evaluated():
     # target encoding (linear models, high-cardinality "city") cross-fits on shuffled rows
-    frame = make_mixed_table(n_rows=400, seed=1)
-    schema = infer_schema(frame, "target")
-    y = (frame["target"] == "yes").to_numpy(dtype=int)
-    folds = make_folds(y, classification=True, n_folds=4, seed=0)
-    families = {"linear": get_family("linear")}
-    data = TrialData(coerce_features(frame, schema), y, schema, folds, "roc_auc", families, 0, 1)
+    data = _data()
     outcomes = [evaluate_config(CONFIG, data) for _ in range(3)]
     assert all(o.ok for o in outcomes)
     assert len({o.score for o in outcomes}) == 1
