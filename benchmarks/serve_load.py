@@ -104,13 +104,14 @@ def main() -> None:
     from automl.data import read_table
     from automl.job import ray_session
     from serve import deploy
+    from serve.deploy import REPLICA_ENV
 
     work = Path(tempfile.mkdtemp(prefix="serve-load-"))
     with ray_session("local"):
         model_dir = args.model_dir or fit_example(work)
         model = load_model(model_dir)
         frame = read_table("examples/data/churn.csv").drop(columns=[model.schema.target], errors="ignore")
-        row = json.loads(frame.head(1).to_json(orient="records"))
+        row = json.loads(frame.head(1).to_json(orient="records", date_format="iso"))  # as a client sends dates
         body = json.dumps({"rows": row}).encode()
 
         single = frame.head(1)
@@ -132,7 +133,10 @@ def main() -> None:
 
         noop_app = FastAPI()
 
-        @ray_serve.deployment(max_ongoing_requests=256, ray_actor_options={"num_cpus": 0.5})
+        # the same replica settings as ours: the ceiling is Serve's, not a handicapped one
+        no_op_options = {"num_cpus": 0.5, "runtime_env": {"env_vars": REPLICA_ENV}}
+
+        @ray_serve.deployment(max_ongoing_requests=256, ray_actor_options=no_op_options)
         @ray_serve.ingress(noop_app)
         class NoOp:
             @noop_app.post("/predict")

@@ -47,7 +47,8 @@ class ServeConfig(BaseModel):
     )
     access_log: bool = Field(
         default=False,
-        description="Serve's per-request access log line (about 0.8 ms a request; metrics and log_dir cover requests)",
+        description="Serve's per-request access log line (about 0.8 ms a request; metrics and log_dir cover requests). "
+        "Off, replicas log Serve's messages from WARNING up.",
     )
 
     @model_validator(mode="after")

@@ -43,6 +43,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Replicas run our handlers on Serve's own event loop rather than on a second loop in a
+# thread of their own: each request then skips two hops between threads. With 32 clients
+# (HAProxy) that alone answered 820 requests per second instead of 677, and a lone request
+# 1.7 ms sooner (benchmarks/serve_load.py). Our handlers never block for long: a batch's
+# model call is a few milliseconds.
+REPLICA_ENV = {"RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0"}
+
+
 def deploy(model_dir: str | Path, config: ServeConfig | None = None) -> str:
     """Serve `model_dir` on the running Ray; return the endpoint's base URL.
 
@@ -83,9 +91,14 @@ def deploy(model_dir: str | Path, config: ServeConfig | None = None) -> str:
         },
         max_ongoing_requests=config.max_ongoing_requests,
         max_queued_requests=config.max_queued_requests,
-        ray_actor_options={"num_cpus": config.cpus_per_replica},
+        ray_actor_options={"num_cpus": config.cpus_per_replica, "runtime_env": {"env_vars": REPLICA_ENV}},
         health_check_period_s=10.0,
-        logging_config={"enable_access_log": config.access_log},
+        # Serve writes each request's access-log record and then filters it out when the
+        # access log is off; at WARNING it stops before building the record.
+        logging_config={
+            "enable_access_log": config.access_log,
+            "log_level": "INFO" if config.access_log else "WARNING",
+        },
     ).bind(str(model_dir), config.model_dump(), token)
     serve.run(application, name=config.name, route_prefix=config.route_prefix)
     return f"http://{config.host}:{config.port}{config.route_prefix.rstrip('/')}"
@@ -112,4 +125,4 @@ def load_config(path: str | Path | None, **overrides: object) -> ServeConfig:
         raise SpecError("invalid serving config: " + "; ".join(parts)) from None
 
 
-__all__ = ["ArtifactError", "deploy", "ingress_environment", "load_config"]
+__all__ = ["REPLICA_ENV", "ArtifactError", "deploy", "ingress_environment", "load_config"]

@@ -67,7 +67,7 @@ def _check_value(name: str, kind: str, value: Any, allows_missing: bool) -> str 
     if kind == "numeric":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"column {name} must be a number, got {type(value).__name__}"
-        if not math.isfinite(value):
+        if not _finite(value):
             return f"column {name} must be finite"
     elif kind in ("categorical", "boolean"):
         if not isinstance(value, (str, int, float, bool)):
@@ -75,3 +75,10 @@ def _check_value(name: str, kind: str, value: Any, allows_missing: bool) -> str 
     elif kind == "datetime" and not isinstance(value, (str, int, float)):
         return f"column {name} must be a date string, got {type(value).__name__}"
     return None
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond float's range
+        return False

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from automl.data import coerce_features, infer_schema, infer_task
+from automl.data.schema import ColumnInfo, TableSchema, features_from_records
 from automl.errors import DataError
 
 
@@ -98,6 +99,45 @@ def test_coerce_handles_missing_values_unseen_categories_and_types(binary_table)
     assert X["x1"].tolist()[0] == 1.5 and np.isnan(X["x1"].tolist()[1])
     assert X["flag"].tolist() == ["true", "0"]
     assert X["when"].isna().tolist() == [False, True]
+
+
+_RECORD_SCHEMA = TableSchema(
+    columns=[
+        ColumnInfo("id", "excluded"),
+        ColumnInfo("n", "numeric"),
+        ColumnInfo("c", "categorical"),
+        ColumnInfo("b", "boolean"),
+        ColumnInfo("d", "datetime"),
+    ],
+    target="y",
+    task="binary",
+)
+
+
+@pytest.mark.parametrize(
+    ("n", "c", "b", "d"),
+    [
+        # what a served request usually holds: JSON numbers, strings, booleans, ISO dates
+        ([1, 2.5, None], ["a", "b", None], [True, False, None], ["2021-06-22", "2020-01-31", None]),
+        ([0, -3, 7.0], [1, 2.0, "x"], ["TRUE", "no", 0], ["2021-06-22T10:30Z", "2021-06-22 10:30:15.25", "2261-12-31"]),
+        # what takes the pandas path: text numbers, booleans, huge integers, other dates
+        (["1.5", "abc", True], [float("nan"), 3.5, "Yes"], [1, 1.0, "f"], ["2021-02-30", "1500-01-01", "03/04/2021"]),
+        ([10**400, 1, None], ["x", "y", "z"], [False, None, None], ["2021-06-22T10:30:00Z", 1624320000000, "nope"]),
+        ([float("nan"), float("inf"), 2], [None, None, None], [None, None, None], [None, None, None]),
+    ],
+)
+def test_records_are_coerced_as_tables_are(n, c, b, d):
+    rows = [{"id": i, "n": n[i], "c": c[i], "b": b[i], "d": d[i]} for i in range(3)]
+    expected = coerce_features(pd.DataFrame.from_records(rows), _RECORD_SCHEMA)
+    for subset in (rows, rows[:1]):  # a batch, and a lone request
+        pd.testing.assert_frame_equal(
+            features_from_records(subset, _RECORD_SCHEMA), expected.head(len(subset)), check_index_type=False
+        )
+
+
+def test_records_missing_a_column_are_refused():
+    with pytest.raises(DataError, match=r"missing column\(s\): 'd'"):
+        features_from_records([{"n": 1, "c": "a", "b": True}], _RECORD_SCHEMA)
 
 
 def test_missing_feature_column_is_named(binary_table):

@@ -56,8 +56,9 @@ def _row(binary_table):
         (lambda r: {**r, "x1": True}, 422, "x1 must be a number"),
         (lambda r: {**r, "x1": None}, 422, "x1 is null"),
         (lambda r: {**r, "colour": [1]}, 422, "colour must be a string"),
+        (lambda r: {**r, "x2": 10**400}, 422, "x2 must be finite"),  # JSON integers have no limit
     ],
-    ids=["missing", "string-for-number", "bool-for-number", "null-not-allowed", "list-value"],
+    ids=["missing", "string-for-number", "bool-for-number", "null-not-allowed", "list-value", "huge-integer"],
 )
 def test_row_problems_are_named(schema, binary_table, change, status, fragment):
     with pytest.raises(RequestError) as info:
