@@ -224,7 +224,7 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
             ),
         )
         if (left is None or left > 0) and (budget is None or budget > 1.0):  # else: resumed with nothing left
-            with _quiet_tune_logs():
+            with _quiet_tune_logs(), _trial_actors_on_idle_workers():
                 tuner.fit()
         outcomes: dict[str, TrialOutcome] = ray.get(store.outcomes.remote())
         rows = [_row(trial_id, outcome) for trial_id, outcome in restored.outcomes.items()] + _rows(monitor, outcomes)
@@ -279,6 +279,35 @@ def _quiet_tune_logs() -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def _trial_actors_on_idle_workers() -> Iterator[None]:
+    """Let Ray start Tune's trial actors on the idle workers it already has.
+
+    Tune gives its trial actors a runtime environment of their own, with the environment
+    variable PL_DISABLE_FORK (for PyTorch Lightning, which we do not use). Ray hands an
+    actor an idle worker only when their runtime environments match, so every trial actor
+    waited for a new worker and its imports: 3.1 s to the first result of a search in a
+    fresh Ray, against 0.14 s on the idle workers that Ray starts (and preloads) with the
+    job. Without the variable the environment is the job's. Tune's other variables (cloud
+    credentials, for instance) still pass, and a Ray that has them only starts new workers
+    as before.
+    """
+    try:
+        from ray.tune.execution import class_cache
+
+        defaults = class_cache.DEFAULT_ENV_VARS
+        saved = dict(defaults)
+    except (ImportError, AttributeError, TypeError):  # another Tune: nothing to change
+        yield
+        return
+    defaults.pop("PL_DISABLE_FORK", None)
+    try:
+        yield
+    finally:
+        defaults.clear()
+        defaults.update(saved)
 
 
 def _rows(monitor: SearchMonitor, outcomes: dict[str, TrialOutcome]) -> list[TrialRow]:
