@@ -5,7 +5,7 @@ batching off, and (c) a no-op endpoint (the HTTP proxy's own ceiling); measures 
 model's in-process `predict` on the same rows (the latency floor); then drives each
 endpoint with N concurrent clients from a separate process for a bounded time.
 
-    python benchmarks/serve_load.py [MODEL_DIR] [--clients 1,32] [--seconds 10] [--ingress haproxy]
+    python benchmarks/serve_load.py [MODEL_DIR] [--clients 1,32] [--seconds 10] [--rounds 2] [--ingress haproxy]
 
 Without MODEL_DIR it first fits a small ensemble on examples/data/churn.csv.
 """
@@ -88,7 +88,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model_dir", nargs="?", type=Path)
     parser.add_argument("--clients", default="1,32")
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=10.0, help="per endpoint, client count and round")
+    parser.add_argument("--rounds", type=int, default=2, help="every endpoint measured this many times, in turn")
     parser.add_argument("--ingress", choices=["proxy", "haproxy"], default="proxy", help="as `automl serve --ingress`")
     args = parser.parse_args()
     import os
@@ -146,18 +147,34 @@ def main() -> None:
         ray_serve.run(NoOp.bind(), name="noop", route_prefix="/noop")
 
         results = []
-        for clients in (int(c) for c in args.clients.split(",")):
-            for name in ("noop", "batched", "unbatched"):
-                result = measure(f"{root}/{name}/predict", body, clients, args.seconds)
-                results.append({"endpoint": name, **result})
-                print(results[-1], flush=True)
+        # rounds in turn, so that a slow spell of this shared machine hits every endpoint
+        for round_ in range(1, args.rounds + 1):
+            for clients in (int(c) for c in args.clients.split(",")):
+                for name in ("noop", "batched", "unbatched"):
+                    result = measure(f"{root}/{name}/predict", body, clients, args.seconds)
+                    results.append({"round": round_, "endpoint": name, **result})
+                    print(results[-1], flush=True)
         ray_serve.shutdown()
 
     import pandas as pd
 
-    table = pd.DataFrame(results)
+    rounds = pd.DataFrame(results)
+    table = (
+        rounds.groupby(["clients", "endpoint"], sort=False)
+        .agg(
+            requests=("requests", "sum"),
+            errors=("errors", "sum"),
+            p50_ms=("p50_ms", "median"),
+            p99_ms=("p99_ms", "median"),
+            req_per_s=("req_per_s", "mean"),
+        )
+        .round(2)
+        .reset_index()
+    )
+    table = table[["endpoint", "clients", "requests", "errors", "p50_ms", "p99_ms", "req_per_s"]]
     print(f"\ningress: {'HAProxy' if args.ingress == 'haproxy' else 'Serve HTTP proxy'}")
     print(f"in-process predict, one row: {in_process_ms:.2f} ms (the floor)")
+    print(f"over {args.rounds} round(s): requests and errors summed, p50 and p99 the rounds' median, req/s their mean")
     print(table.to_string(index=False))
 
     def get(endpoint: str, clients: int, key: str) -> float:

@@ -67,6 +67,7 @@ class ModelServer:
         )
         self.hooks = load_hooks(self.config.hooks)
         self._predict_batch.set_max_batch_size(self.config.max_batch_size)
+        self._batch_limit = self.config.max_batch_size
         self._predict_batch.set_batch_wait_timeout_s(self.config.batch_wait_timeout_s)
         self._in_flight = 0  # /predict requests here that have no prediction yet
         self._request_ids = itertools.count()
@@ -205,7 +206,10 @@ class ModelServer:
             # fill up, and the per-call cost is paid once per batch. A batch is full once
             # every request now in flight has joined (Serve reads the size when a batch
             # starts): two clients would otherwise wait out the timeout every time.
-            self._predict_batch.set_max_batch_size(min(self.config.max_batch_size, self._in_flight))
+            limit = min(self.config.max_batch_size, self._in_flight)
+            if limit != self._batch_limit:  # Serve's setter looks up the replica's config each call
+                self._batch_limit = limit
+                self._predict_batch.set_max_batch_size(limit)
             raw = await self._predict_batch(rows)
         predicted()
         if self.model.classes is None:

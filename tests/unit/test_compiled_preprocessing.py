@@ -78,6 +78,17 @@ def test_a_pipeline_with_a_step_it_does_not_know_is_left_to_scikit_learn():
     assert compile_pipeline(pipeline) is None and fast_pipeline(pipeline) is pipeline
 
 
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_linear_probabilities_equal_scikit_learns(task):
+    X, y, schema = _training(task)
+    preprocessor = build_preprocessor(schema, scale=True, high_cardinality="target")
+    pipeline = Pipeline([("preprocess", preprocessor), ("model", LogisticRegression(C=0.5))]).fit(X, y)
+    fast = fast_pipeline(pipeline)
+    assert isinstance(fast, CompiledPipeline) and fast._probabilities is not None  # the replay, not sklearn's
+    for rows in (X.head(1), X, _awkward_rows(schema)):
+        np.testing.assert_allclose(fast.predict_proba(rows), pipeline.predict_proba(rows), rtol=1e-12, atol=1e-15)
+
+
 def test_compiled_pipeline_predicts_as_the_pipeline_and_falls_back_when_the_replay_fails(caplog):
     X, y, schema = _training("multiclass")
     preprocessor = build_preprocessor(schema, scale=True, high_cardinality="target")
