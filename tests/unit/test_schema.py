@@ -135,6 +135,15 @@ def test_records_are_coerced_as_tables_are(n, c, b, d):
         )
 
 
+def test_values_beyond_what_the_types_hold_become_missing():
+    # both raised before: pandas 3 parses 1500-01-01 in seconds, and 10**400 is no float
+    rows = pd.DataFrame({"id": [1, 2], "n": [10**400, 1], "c": ["a", "b"], "b": [True, False],
+                         "d": ["1500-01-01", "2021-06-22"]})  # fmt: skip
+    X = coerce_features(rows, _RECORD_SCHEMA)
+    assert X["n"].isna().tolist() == [True, False] and X["d"].isna().tolist() == [True, False]
+    assert X["d"].dtype == "datetime64[ns]" and X["d"].iloc[1] == pd.Timestamp("2021-06-22")
+
+
 def test_records_missing_a_column_are_refused():
     with pytest.raises(DataError, match=r"missing column\(s\): 'd'"):
         features_from_records([{"n": 1, "c": "a", "b": True}], _RECORD_SCHEMA)
