@@ -42,11 +42,10 @@ RESERVE_MIN_S = 3.0
 RESERVE_MAX_S = 30.0
 
 # Modules a new local Ray's worker processes import as they start, before work arrives.
-# Ray starts a worker per CPU as the driver connects, and the trial store's actor takes
-# one of them ready-made. Tune's trial actors live in placement groups, and Ray gives
-# them new workers, not the idle ones: measured on 2 CPUs, the first trial starts 0.45 s
-# sooner in a new Ray, and 0.45 s later in a Ray that ran a search before (its refilled
-# pool imports while the trials start). Hence only for the Ray that a job starts itself.
+# Ray starts a worker per CPU as the driver connects; the trial store's actor and Tune's
+# trial actors take them ready-made (see runner._trial_actors_on_idle_workers): in a
+# scratch Tune run the first result came 0.14 s after fit() began, against 3.1 s on new
+# workers. Ray reads the setting only when it starts, so only a Ray a job starts has it.
 WORKER_PRELOAD = ("automl.search.worker",)
 
 
