@@ -2,7 +2,8 @@
 
 Deploys, on one local Ray, (a) the model with dynamic batching, (b) the same model with
 batching off, and (c) a no-op endpoint (the HTTP proxy's own ceiling); measures the
-model's in-process `predict` on the same rows (the latency floor); then drives each
+model's in-process prediction of the same row, from a table (`automl predict`) and from
+the JSON rows (what a replica does): the latency floor; then drives each
 endpoint with N concurrent clients from a separate process for a bounded time.
 
     python benchmarks/serve_load.py [MODEL_DIR] [--clients 1,32] [--seconds 10] [--rounds 2] [--ingress haproxy]
@@ -20,6 +21,7 @@ import socket
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +57,18 @@ def _drive(url: str, body: bytes, clients: int, seconds: float, out: mp.Queue) -
         return latencies, errors, time.perf_counter() - start
 
     out.put(asyncio.run(main()))
+
+
+def _median_ms(call: Callable[[], object], repeats: int = 200) -> float:
+    """Median wall time of `call` in milliseconds, after a few warm-up calls."""
+    for _ in range(5):
+        call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
 
 
 def measure(url: str, body: bytes, clients: int, seconds: float) -> dict:
@@ -103,6 +117,7 @@ def main() -> None:
 
     from automl.artifacts import load_model
     from automl.data import read_table
+    from automl.data.schema import feature_columns
     from automl.job import ray_session
     from serve import deploy
     from serve.deploy import REPLICA_ENV
@@ -116,14 +131,8 @@ def main() -> None:
         body = json.dumps({"rows": row}).encode()
 
         single = frame.head(1)
-        for _ in range(5):
-            model.predict_raw(single)
-        in_process = []
-        for _ in range(200):
-            start = time.perf_counter()
-            model.predict_raw(single)
-            in_process.append((time.perf_counter() - start) * 1000)
-        in_process_ms = statistics.median(in_process)
+        in_process_ms = _median_ms(lambda: model.predict_raw(single))  # a table, as `automl predict` reads it
+        served_ms = _median_ms(lambda: model.predict_features(feature_columns(row, model.schema)))  # as a replica
 
         port = _free_port()
         # the three endpoints share the machine's CPUs: each is measured while the others idle
@@ -173,7 +182,7 @@ def main() -> None:
     )
     table = table[["endpoint", "clients", "requests", "errors", "p50_ms", "p99_ms", "req_per_s"]]
     print(f"\ningress: {'HAProxy' if args.ingress == 'haproxy' else 'Serve HTTP proxy'}")
-    print(f"in-process predict, one row: {in_process_ms:.2f} ms (the floor)")
+    print(f"in-process predict, one row: {in_process_ms:.2f} ms from a table, {served_ms:.2f} ms from JSON rows")
     print(f"over {args.rounds} round(s): requests and errors summed, p50 and p99 the rounds' median, req/s their mean")
     print(table.to_string(index=False))
 
@@ -182,8 +191,9 @@ def main() -> None:
         return float(row[key].iloc[0]) if len(row) else float("nan")
 
     top = max(int(c) for c in args.clients.split(","))
-    gap = get("batched", 1, "p50_ms") - in_process_ms
-    print(f"\nsingle-row p50 over HTTP minus in-process: {gap:.2f} ms (target <= 3)")
+    floor = min(in_process_ms, served_ms)  # the stricter of the two
+    gap = get("batched", 1, "p50_ms") - floor
+    print(f"\nsingle-row p50 over HTTP minus in-process ({floor:.2f} ms): {gap:.2f} ms (target <= 3)")
     batched, unbatched, noop = (get(e, top, "req_per_s") for e in ("batched", "unbatched", "noop"))
     print(f"{top} clients: batched / unbatched throughput = {batched / unbatched:.2f}x (target >= 5x)")
     print(f"{top} clients: batched / no-op throughput = {batched / noop:.2f} (target >= 0.8 where lower than 5x)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -16,6 +17,8 @@ import pandas as pd
 
 from automl.errors import DataError
 
+# Coerced features: a frame (`coerce_features`) or its columns' arrays (`feature_columns`)
+FeatureTable = pd.DataFrame | Mapping[str, np.ndarray]
 ColumnKind = Literal["numeric", "categorical", "boolean", "datetime", "excluded"]
 TaskName = Literal["binary", "multiclass", "regression"]
 
@@ -156,18 +159,23 @@ def coerce_features(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
 
 
 def features_from_records(rows: list[dict[str, Any]], schema: TableSchema) -> pd.DataFrame:
-    """`coerce_features` for rows given as `{column: value}` dicts (a served request's JSON).
+    """`coerce_features` for rows given as `{column: value}` dicts (a served request's JSON)."""
+    return columns_frame(feature_columns(rows, schema))
 
-    The same values, built column by column from Python lists. For the few rows of a
-    served batch, pandas' per-column conversions cost a millisecond where the model took
-    half that; lists take microseconds. Numbers that NumPy cannot read, and dates that are
-    not plain ISO 8601 strings, go through `coerce_features`' own conversions.
+
+def feature_columns(rows: list[dict[str, Any]], schema: TableSchema) -> dict[str, np.ndarray]:
+    """The columns of `features_from_records` as NumPy arrays, without the DataFrame.
+
+    Built column by column from Python lists. For the few rows of a served batch, pandas'
+    per-column conversions cost a millisecond where the model took half that; lists take
+    microseconds, and the DataFrame alone cost more than the model's arithmetic. Numbers
+    that NumPy cannot read, and dates that are not plain ISO 8601 strings, go through
+    `coerce_features`' own conversions. `TabularModel.predict_features` takes either form.
     """
     missing = [name for name in schema.features if any(name not in row for row in rows)]
     if missing:
         raise DataError(f"missing column(s): {_list_names(missing)}")
-    index = pd.RangeIndex(len(rows))
-    out: dict[str, Any] = {}
+    out: dict[str, np.ndarray] = {}
     for info in schema.columns:
         if info.kind == "excluded":
             continue
@@ -177,9 +185,21 @@ def features_from_records(rows: list[dict[str, Any]], schema: TableSchema) -> pd
         elif info.kind == "datetime":
             out[info.name] = _dates(values)
         else:
-            # a Series of dtype object: in a plain array pandas 3 would infer its str dtype
-            out[info.name] = pd.Series([_category_text(v) for v in values], index=index, dtype=object)
-    return pd.DataFrame(out, index=index)
+            text = np.empty(len(values), dtype=object)  # filled, not converted: a list could nest
+            text[:] = [_category_text(v) for v in values]
+            out[info.name] = text
+    return out
+
+
+def columns_frame(columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """A DataFrame of `feature_columns`' arrays, text kept as dtype object as `coerce_features`
+    makes it (pandas 3 would infer its own str dtype from an object array)."""
+    return pd.DataFrame({name: pd.Series(v, dtype=object) if v.dtype == object else v for name, v in columns.items()})
+
+
+def column_values(column: pd.Series | np.ndarray) -> np.ndarray:
+    """A column of a `FeatureTable` as an array, whichever form the table has."""
+    return column.to_numpy() if isinstance(column, pd.Series) else column
 
 
 def _numbers(values: list[Any]) -> np.ndarray:

@@ -15,19 +15,19 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from automl.data.schema import TableSchema, coerce_features
+from automl.data.schema import FeatureTable, TableSchema, coerce_features, columns_frame
 from automl.ensemble.stacking import Stacker
 from automl.features.compiled import CompiledPipeline, fast_pipeline
 
 
-def full_probabilities(pipeline: Pipeline | CompiledPipeline, X: pd.DataFrame, n_classes: int) -> np.ndarray:
+def full_probabilities(pipeline: Pipeline | CompiledPipeline, X: FeatureTable, n_classes: int) -> np.ndarray:
     """Class probabilities with one column per job class, even if a fold missed a class."""
     proba = np.asarray(pipeline.predict_proba(X), dtype=np.float64)
     proba /= proba.sum(axis=1, keepdims=True)  # float32 libraries drift off 1 slightly
     seen = np.asarray(pipeline.classes_, dtype=int)
     if proba.shape[1] == n_classes and np.array_equal(seen, np.arange(n_classes)):
         return proba
-    full = np.zeros((len(X), n_classes))
+    full = np.zeros((len(proba), n_classes))
     full[:, seen] = proba
     return full
 
@@ -41,9 +41,11 @@ class Member:
     params: dict[str, Any]
     fold_models: list[Pipeline]
 
-    def predict_raw(self, X: pd.DataFrame, task: str, n_classes: int) -> np.ndarray:
+    def predict_raw(self, X: FeatureTable, task: str, n_classes: int) -> np.ndarray:
         """Average of the fold models: probabilities (classification) or values."""
         models = [fast_pipeline(m) for m in self.fold_models]
+        if not isinstance(X, pd.DataFrame) and not all(isinstance(m, CompiledPipeline) for m in models):
+            X = columns_frame(X)  # scikit-learn's own preprocessing reads a frame
         if task == "regression":
             return np.mean([np.asarray(m.predict(X), dtype=np.float64) for m in models], axis=0)
         return np.mean([full_probabilities(m, X, n_classes) for m in models], axis=0)
@@ -83,8 +85,9 @@ class TabularModel:
         """
         return self.predict_features(coerce_features(frame, self.schema))
 
-    def predict_features(self, X: pd.DataFrame) -> np.ndarray:
-        """Like `predict_raw`, for rows already coerced to the training types (`coerce_features`)."""
+    def predict_features(self, X: FeatureTable) -> np.ndarray:
+        """Like `predict_raw`, for rows already coerced to the training types: the frame of
+        `coerce_features`, or the column arrays of `feature_columns` (served rows)."""
         n_classes = len(self.classes or [])
         parts = [member.predict_raw(X, self.task, n_classes) for member in self.members]
         if self.stacker is not None:

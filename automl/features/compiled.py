@@ -29,6 +29,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 from sklearn.utils.extmath import softmax
 
+from automl.data.schema import FeatureTable, column_values, columns_frame
 from automl.features.preprocessing import DatetimeFeatures
 
 Step = Callable[[Any], np.ndarray]
@@ -43,9 +44,9 @@ class CompiledPipeline:
     """
 
     def __init__(
-        self, transform: Callable[[pd.DataFrame], np.ndarray], preprocessor: ColumnTransformer, estimator: Any
+        self, transform: Callable[[FeatureTable], np.ndarray], preprocessor: ColumnTransformer, estimator: Any
     ) -> None:
-        self._transform: Callable[[pd.DataFrame], np.ndarray] | None = transform
+        self._transform: Callable[[FeatureTable], np.ndarray] | None = transform
         self.preprocessor = preprocessor
         self.estimator = estimator
         self._probabilities = _linear_probabilities(estimator)
@@ -54,19 +55,19 @@ class CompiledPipeline:
     def classes_(self) -> np.ndarray:
         return self.estimator.classes_
 
-    def transform(self, X: pd.DataFrame) -> np.ndarray:
+    def transform(self, X: FeatureTable) -> np.ndarray:
         if self._transform is not None:
             try:
                 return self._transform(X)
             except Exception:
                 logger.exception("compiled preprocessing failed; scikit-learn's is used from now on")
                 self._transform = None
-        return self.preprocessor.transform(X)
+        return self.preprocessor.transform(X if isinstance(X, pd.DataFrame) else columns_frame(X))
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def predict(self, X: FeatureTable) -> np.ndarray:
         return self.estimator.predict(self.transform(X))
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+    def predict_proba(self, X: FeatureTable) -> np.ndarray:
         Z = self.transform(X)
         if self._probabilities is not None and Z.dtype == np.float64:
             return self._probabilities(Z)
@@ -113,7 +114,7 @@ def compile_pipeline(pipeline: Any) -> CompiledPipeline | None:
     return None if transform is None else CompiledPipeline(transform, preprocessor, estimator)
 
 
-def compile_preprocessor(transformer: Any) -> Callable[[pd.DataFrame], np.ndarray] | None:
+def compile_preprocessor(transformer: Any) -> Callable[[FeatureTable], np.ndarray] | None:
     """A function equal to the fitted column transformer's `transform`, or None."""
     if type(transformer) is not ColumnTransformer or not hasattr(transformer, "transformers_"):
         return None
@@ -131,10 +132,10 @@ def compile_preprocessor(transformer: Any) -> Callable[[pd.DataFrame], np.ndarra
     if not blocks:
         return None
 
-    def transform(X: pd.DataFrame) -> np.ndarray:
+    def transform(X: FeatureTable) -> np.ndarray:
         out = []
         for columns, steps in blocks:
-            values = np.column_stack([X[name].to_numpy() for name in columns])  # X[columns] costs more
+            values = np.column_stack([column_values(X[name]) for name in columns])  # X[columns] costs more
             for step in steps:
                 values = step(values)
             out.append(values)

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from automl.data.schema import FeatureTable, column_values
+
 N_BINS = 10
 TOP_CATEGORIES = 20
 _OTHER = "__other__"
@@ -36,8 +38,8 @@ def feature_reference(X: pd.DataFrame, kinds: dict[str, str]) -> dict[str, dict[
         elif kinds.get(name) == "datetime":
             continue  # calendar features drift by design; compared through their parts only if asked
         else:
-            text = column.astype(object).where(column.notna(), _MISSING).astype(str)
-            top = text.value_counts().head(TOP_CATEGORIES).index.tolist()
+            text = _text(column.to_numpy())
+            top = pd.Series(text).value_counts().head(TOP_CATEGORIES).index.tolist()
             reference[name] = {"kind": "categorical", "values": top, "proportions": _categorical_counts(text, top)}
     return reference
 
@@ -68,13 +70,16 @@ class DriftTracker:
         self.counts = {name: np.zeros(len(ref["proportions"])) for name, ref in features.items()}
         self.prediction_counts = np.zeros(len(target["proportions"])) if target else np.zeros(0)
         self.rows = 0
-        self._pending: list[tuple[pd.DataFrame, np.ndarray]] = []
+        self._pending: list[tuple[FeatureTable, np.ndarray]] = []
         self._pending_rows = 0
 
-    def update(self, X: pd.DataFrame, predictions: np.ndarray) -> None:
-        """Add live rows (coerced features) and their predictions (values or class indices)."""
+    def update(self, X: FeatureTable, predictions: np.ndarray) -> None:
+        """Add live rows (coerced features: a frame or its column arrays) and their
+        predictions (values or class indices)."""
+        rows = len(X) if isinstance(X, pd.DataFrame) else len(next(iter(X.values()), ()))
         self._pending.append((X, predictions))
-        self._pending_rows += len(X)
+        self._pending_rows += rows
+        self.rows += rows
         if self._pending_rows >= self.fold_rows:
             self._fold()
 
@@ -89,18 +94,16 @@ class DriftTracker:
         if not self._pending:
             return
         pending, self._pending, self._pending_rows = self._pending, [], 0
-        X = pd.concat([x for x, _ in pending], ignore_index=True) if len(pending) > 1 else pending[0][0]
         predictions = np.concatenate([np.asarray(p) for _, p in pending])
-        self.rows += len(X)
         for name, ref in self.features.items():
-            if name not in X.columns:
+            parts = [column_values(x[name]) for x, _ in pending if name in x]  # no frames concatenated
+            if not parts:
                 continue
-            column = X[name]
+            values = np.concatenate(parts) if len(parts) > 1 else parts[0]
             if ref["kind"] == "numeric":
-                self.counts[name] += _numeric_counts(column.to_numpy(dtype=float), np.asarray(ref["edges"]), raw=True)
+                self.counts[name] += _numeric_counts(values.astype(float), np.asarray(ref["edges"]), raw=True)
             else:
-                text = column.astype(object).where(column.notna(), _MISSING).astype(str)
-                self.counts[name] += _categorical_counts(text, ref["values"], raw=True)
+                self.counts[name] += _categorical_counts(_text(values), ref["values"], raw=True)
         if self.target is not None and len(predictions):
             if self.target["kind"] == "numeric":
                 edges = np.asarray(self.target["edges"])
@@ -128,8 +131,14 @@ def _numeric_counts(values: np.ndarray, edges: np.ndarray, raw: bool = False) ->
     return counts if raw else (counts / max(counts.sum(), 1)).tolist()
 
 
-def _categorical_counts(text: pd.Series, top: list[str], raw: bool = False) -> Any:
+def _text(values: np.ndarray) -> list[str]:
+    """Each value as the text drift compares, missing ones as one marker value."""
+    missing = pd.isna(values)
+    return [_MISSING if gone else str(value) for value, gone in zip(values.tolist(), missing.tolist(), strict=True)]
+
+
+def _categorical_counts(text: list[str], top: list[str], raw: bool = False) -> Any:
     index = {v: i for i, v in enumerate(top)}
-    positions = text.map(lambda v: index.get(v, len(top))).to_numpy(dtype=int)
+    positions = np.fromiter((index.get(v, len(top)) for v in text), dtype=np.intp, count=len(text))
     counts = np.bincount(positions, minlength=len(top) + 1).astype(float)
     return counts if raw else (counts / max(counts.sum(), 1)).tolist()

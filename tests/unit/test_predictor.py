@@ -2,8 +2,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import KBinsDiscretizer
 
 from automl.data import coerce_features, infer_schema
+from automl.data.schema import feature_columns
+from automl.features.compiled import fast_pipeline
 from automl.ensemble import Member, TabularModel
 from automl.models import get_family
 from automl.search.trial import build_pipeline
@@ -56,3 +62,24 @@ def test_a_fold_model_that_missed_a_class_still_gives_every_column(multiclass_ta
     model = TabularModel(schema=schema, metric="log_loss", members=[Member("t", "linear", {}, [pipe])])
     proba = model.predict_proba(pd.DataFrame(multiclass_table))
     assert proba.shape[1] == 3 and np.all(proba[:, 2] == 0)
+
+
+def test_served_column_arrays_predict_as_the_frame_with_or_without_the_replay(binary_table):
+    """Served rows reach the model as column arrays; a member whose preprocessing has no
+    NumPy replay is given a frame built from them."""
+    model = _fit(binary_table, "linear", {"C": 1.0})
+    X = coerce_features(binary_table, model.schema)
+    y = (binary_table["target"] == "yes").to_numpy(dtype=int)
+    bins = ColumnTransformer([("bins", KBinsDiscretizer(n_bins=3, encode="ordinal"), ["x1"])])
+    unknown = Pipeline([("preprocess", bins), ("model", LogisticRegression())]).fit(X, y)
+    assert fast_pipeline(unknown) is unknown  # scikit-learn's own pipeline, which needs a frame
+    mixed = TabularModel(
+        schema=model.schema, metric="log_loss", members=[*model.members, Member("u", "custom", {}, [unknown])]
+    )
+    edited = binary_table.head(12).drop(columns="target").astype(object)
+    edited.loc[0, "colour"], edited.loc[1, "city"], edited.loc[2, "x2"], edited.loc[3, "when"] = None, "atlantis", None, None
+    rows = edited.where(edited.notna(), None).to_dict(orient="records")
+    for subset in (rows, rows[:1]):
+        for candidate in (model, mixed):
+            expected = candidate.predict_raw(pd.DataFrame.from_records(subset))  # as `automl predict` reads rows
+            np.testing.assert_allclose(candidate.predict_features(feature_columns(subset, model.schema)), expected)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from automl.data import coerce_features, infer_schema
+from automl.data.schema import feature_columns
 from automl.errors import SpecError
 from automl.monitoring import DriftTracker, feature_reference, psi
 from serve import ServeConfig, load_config
@@ -117,6 +118,22 @@ def test_drift_rows_queued_below_the_fold_size_still_count(binary_table, schema)
     for i in range(12):
         small.update(X.iloc[[i]], np.zeros(0))
     assert small.counts["x1"].sum() == 10  # binned once ten rows were queued
+
+
+def test_drift_counts_served_column_arrays_as_it_counts_a_frame(binary_table, schema):
+    X = coerce_features(binary_table, schema)
+    reference = feature_reference(X, {c.name: c.kind for c in schema.columns})
+    raw = binary_table.drop(columns="target").astype(object)
+    rows = raw.where(raw.notna(), None).to_dict(orient="records")  # with missing colours and x2 values
+    whole = DriftTracker(reference, None)
+    whole.update(X, np.zeros(0))
+    batched = DriftTracker(reference, None, fold_rows=50)
+    for start in range(0, len(rows), 7):  # the batches a replica serves
+        batched.update(feature_columns(rows[start : start + 7], schema), np.zeros(0))
+    assert batched.report() == whole.report() and batched.rows == len(rows)
+    for name, counts in whole.counts.items():
+        np.testing.assert_array_equal(batched.counts[name], counts)
+    assert whole.counts["colour"][reference["colour"]["values"].index("__missing__")] > 0
 
 
 class _Points:
