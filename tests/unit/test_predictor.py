@@ -9,8 +9,8 @@ from sklearn.preprocessing import KBinsDiscretizer
 
 from automl.data import coerce_features, infer_schema
 from automl.data.schema import feature_columns
-from automl.features.compiled import fast_pipeline
 from automl.ensemble import Member, TabularModel
+from automl.features.compiled import fast_pipeline
 from automl.models import get_family
 from automl.search.trial import build_pipeline
 
@@ -77,7 +77,8 @@ def test_served_column_arrays_predict_as_the_frame_with_or_without_the_replay(bi
         schema=model.schema, metric="log_loss", members=[*model.members, Member("u", "custom", {}, [unknown])]
     )
     edited = binary_table.head(12).drop(columns="target").astype(object)
-    edited.loc[0, "colour"], edited.loc[1, "city"], edited.loc[2, "x2"], edited.loc[3, "when"] = None, "atlantis", None, None
+    edited.loc[0, "colour"], edited.loc[1, "city"] = None, "atlantis"  # missing, unseen
+    edited.loc[2, "x2"], edited.loc[3, "when"] = None, None
     rows = edited.where(edited.notna(), None).to_dict(orient="records")
     for subset in (rows, rows[:1]):
         for candidate in (model, mixed):
