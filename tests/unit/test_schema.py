@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from automl.data import coerce_features, infer_schema, infer_task
-from automl.data.schema import ColumnInfo, TableSchema, features_from_records
+from automl.data.schema import ColumnInfo, TableSchema, columns_frame, feature_columns
 from automl.errors import DataError
 
 
@@ -131,7 +131,7 @@ def test_records_are_coerced_as_tables_are(n, c, b, d):
     expected = coerce_features(pd.DataFrame.from_records(rows), _RECORD_SCHEMA)
     for subset in (rows, rows[:1]):  # a batch, and a lone request
         pd.testing.assert_frame_equal(
-            features_from_records(subset, _RECORD_SCHEMA), expected.head(len(subset)), check_index_type=False
+            columns_frame(feature_columns(subset, _RECORD_SCHEMA)), expected.head(len(subset)), check_index_type=False
         )
 
 
@@ -146,7 +146,7 @@ def test_values_beyond_what_the_types_hold_become_missing():
 
 def test_records_missing_a_column_are_refused():
     with pytest.raises(DataError, match=r"missing column\(s\): 'd'"):
-        features_from_records([{"n": 1, "c": "a", "b": True}], _RECORD_SCHEMA)
+        feature_columns([{"n": 1, "c": "a", "b": True}], _RECORD_SCHEMA)
 
 
 def test_missing_feature_column_is_named(binary_table):
