@@ -225,7 +225,7 @@ class ModelServer:
                     logger.exception("monitor hook %s failed", type(hook).__name__)
         return out
 
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.02)
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)  # both set from the config
     async def _predict_batch(self, requests: list[list[dict[str, Any]]]) -> list[tuple[dict[str, Any], np.ndarray]]:
         """The rows of all requests that arrived together, predicted in one call."""
         return self._predict_rows(requests)
