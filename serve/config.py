@@ -31,9 +31,10 @@ class ServeConfig(BaseModel):
     batch_wait_timeout_s: float = Field(
         default=0.005,
         ge=0,
-        # 5 ms answered 7% more requests than 20 ms with 32 closed-loop clients (5 of 5 rounds,
-        # benchmarks/serve_load.py): a batch that waits for a companion the replica miscounted
-        # leaves it idle, and under load batches fill from what piled up during the last one.
+        # 5 ms answered 7% more requests than 20 ms with 32 closed-loop clients (HAProxy, both
+        # side by side on one Ray, ahead in 5 of 5 rounds): a batch that waits for a companion
+        # the replica miscounted leaves it idle, and under load batches fill from what piled
+        # up during the last one.
         description="How long a batch waits for more requests, when others are in flight.",
     )
     max_ongoing_requests: int = Field(default=64, ge=1)
