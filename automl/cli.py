@@ -13,10 +13,13 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl.errors import AutoMLError, DataError, SpecError
 from automl.spec import STRATEGIES, JobSpec
+
+if TYPE_CHECKING:
+    from serve.config import ServeConfig
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -114,14 +117,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
-    import signal
-    import threading
+def serve_config(args: argparse.Namespace) -> ServeConfig:
+    """The serving config of `automl serve`: its --config file, with the flags given on top."""
+    from serve import load_config
 
-    from automl.job import ray_session
-    from serve import deploy, ingress_environment, load_config
-
-    config = load_config(
+    return load_config(
         args.config,
         name=args.name,
         host=args.host,
@@ -131,11 +131,22 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         target_ongoing_requests=args.target_ongoing_requests,
         cpus_per_replica=args.cpus_per_replica,
         max_batch_size=args.max_batch_size,
+        batch_wait_timeout_s=args.batch_wait_timeout_s,
         token_file=args.token_file,
         log_dir=args.log_dir,
         access_log=args.access_log,
         ingress=args.ingress,
     )
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from automl.job import ray_session
+    from serve import deploy, ingress_environment
+
+    config = serve_config(args)
     address = args.address
     if config.ingress == "haproxy":
         if address or os.environ.get("RAY_ADDRESS"):
@@ -278,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--target-ongoing-requests", type=float, metavar="N")
     serve.add_argument("--cpus-per-replica", type=float, metavar="N")
     serve.add_argument("--max-batch-size", type=int, metavar="N")
+    serve.add_argument(
+        "--batch-wait-timeout-s", type=float, metavar="S", help="how long a batch waits for more requests (0.005)"
+    )
     serve.add_argument("--token-file", metavar="FILE", help="bearer token (else $AUTOML_SERVE_TOKEN; neither: no auth)")
     serve.add_argument("--log-dir", metavar="DIR", help="log requests, predictions and feedback as Parquet")
     serve.add_argument(

@@ -163,3 +163,19 @@ def test_metrics_recorder_sums_counters_and_keeps_every_observation():
         ("inc", 1.0, {"route": "/predict", "status": "422"}),
     ]
     assert [p[1] for p in histogram.points] == [1.5, 2.5, 9.0]
+
+
+def test_serve_flags_reach_the_config(tmp_path):
+    from automl.cli import build_parser, serve_config
+
+    config = tmp_path / "serve.yaml"
+    config.write_text("max_batch_size: 8\nbatch_wait_timeout_s: 0.05\n")
+    args = build_parser().parse_args(["serve", "m", "--config", str(config), "--batch-wait-timeout-s", "0.002"])
+    loaded = serve_config(args)
+    assert loaded.batch_wait_timeout_s == 0.002 and loaded.max_batch_size == 8  # the flag over the file
+    assert (
+        serve_config(build_parser().parse_args(["serve", "m"])).batch_wait_timeout_s
+        == ServeConfig().batch_wait_timeout_s
+    )
+    with pytest.raises(SpecError, match="batch_wait_timeout_s"):
+        serve_config(build_parser().parse_args(["serve", "m", "--batch-wait-timeout-s", "-1"]))
