@@ -25,6 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from ray import serve
 from ray.serve import metrics
+from starlette.requests import ClientDisconnect
 
 from automl.artifacts.store import load_model, read_manifest
 from automl.data.schema import feature_columns
@@ -36,8 +37,11 @@ from serve.request_log import RequestLog
 from serve.validation import RequestError, checked_rows
 
 logger = logging.getLogger("automl.serve")
-app = FastAPI(title="automl model server", docs_url=None, redoc_url=None)
+app = FastAPI(title="automl model server", docs_url=None, redoc_url=None, openapi_url=None)  # every route is guarded
 _OPEN_ROUTES = {"/healthz"}
+
+
+Prediction = tuple[dict[str, Any], np.ndarray] | RequestError  # a request's answer fields and raw output
 
 
 def _plain(value: Any) -> Any:
@@ -60,7 +64,12 @@ class ModelServer:
         self._labels = [_plain(c) for c in self.model.classes or []]
         self._label_tags = [{"label": str(c)} for c in self.model.classes or []]
         self.log = (
-            RequestLog(self.config.log_dir, self.config.log_max_rows_per_file, self.config.log_max_files)
+            RequestLog(
+                self.config.log_dir,
+                self.config.log_max_rows_per_file,
+                self.config.log_max_files,
+                self.config.log_flush_interval_s,
+            )
             if self.config.log_dir
             else None
         )
@@ -105,13 +114,17 @@ class ModelServer:
             length = request.headers.get("content-length")
             if length and length.isdigit() and int(length) > self.config.max_body_bytes:
                 raise RequestError(413, f"body larger than {self.config.max_body_bytes} bytes")
-            body = await request.body()
-            if len(body) > self.config.max_body_bytes:
-                raise RequestError(413, f"body larger than {self.config.max_body_bytes} bytes")
+            body = bytearray()
+            async for chunk in request.stream():  # a chunked body has no length: stop at the limit
+                body += chunk
+                if len(body) > self.config.max_body_bytes:
+                    raise RequestError(413, f"body larger than {self.config.max_body_bytes} bytes")
             try:
                 return request_id, json.loads(body)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise RequestError(400, "body is not valid JSON") from None
+            except RecursionError:
+                raise RequestError(400, "body is not valid JSON: nested too deeply") from None
+            except ValueError as exc:  # also integers beyond Python's digit limit, and bad UTF-8
+                raise RequestError(400, f"body is not valid JSON: {str(exc).splitlines()[0]}") from None
         return request_id, None
 
     async def _answer(self, route: str, request: Request, handler: Any) -> JSONResponse:
@@ -122,13 +135,23 @@ class ModelServer:
             payload, status = await handler(request_id, body), 200
         except RequestError as exc:
             payload, status = {"error": exc.message}, exc.status
+        except ClientDisconnect:  # gone before its body arrived: nobody to answer, and not our failure
+            payload, status = {"error": "client disconnected"}, 499
         except Exception as exc:  # a bug on our side: still an answer, and the replica lives
             logger.exception("request %s failed", request_id)
             payload, status = {"error": f"internal error ({type(exc).__name__})"}, 500
         payload["request_id"] = request_id
+        headers = {"x-automl-request-id": request_id}
+        try:
+            response = JSONResponse(payload, status_code=status, headers=headers)
+        except ValueError:  # NaN or infinity in an answer (JSON has neither): a bug, still an answer
+            logger.exception("request %s: answer is not valid JSON", request_id)
+            status = 500
+            response = JSONResponse({"error": "internal error (answer not valid JSON)", "request_id": request_id},
+                                    status_code=status, headers=headers)  # fmt: skip
         self.recorder.inc(self.requests, 1, {"route": route, "status": str(status)})
         self.recorder.observe(self.latency, (time.perf_counter() - started) * 1000, {"route": route})
-        return JSONResponse(payload, status_code=status, headers={"x-automl-request-id": request_id})
+        return response
 
     # ---------------------------------------------------------------- routes
     @app.get("/healthz")
@@ -199,7 +222,7 @@ class ModelServer:
         if self._in_flight == 1:
             # Alone: straight to the model. The batch queue's hops cost a lone request time
             # and gained it nothing (batches run inline, so none is half-way through now).
-            out, raw = self._predict_rows([rows])[0]
+            result = self._predict_rows([rows])[0]
         else:
             # Others are in flight: wait for them, up to the batch wait. Under load batches
             # fill up, and the per-call cost is paid once per batch. A batch is full once
@@ -211,8 +234,11 @@ class ModelServer:
             if limit != self._batch_limit:  # Serve's setter looks up the replica's config each call
                 self._batch_limit = limit
                 self._predict_batch.set_max_batch_size(limit)
-            out, raw = await self._predict_batch(rows)
+            result = await self._predict_batch(rows)
         predicted()
+        if isinstance(result, RequestError):
+            raise result
+        out, raw = result
         out["model_version"] = self.version
         if self.log is not None:
             self.log.append("predict", request_id, {"rows": rows, "predictions": out["predictions"]})
@@ -226,19 +252,33 @@ class ModelServer:
         return out
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)  # both set from the config
-    async def _predict_batch(self, requests: list[list[dict[str, Any]]]) -> list[tuple[dict[str, Any], np.ndarray]]:
+    async def _predict_batch(self, requests: list[list[dict[str, Any]]]) -> list[Prediction]:
         """The rows of all requests that arrived together, predicted in one call."""
         return self._predict_rows(requests)
 
-    def _predict_rows(self, requests: list[list[dict[str, Any]]]) -> list[tuple[dict[str, Any], np.ndarray]]:
+    def _predict_rows(self, requests: list[list[dict[str, Any]]]) -> list[Prediction]:
         """Each request's prediction fields and raw output, from one model call for all of
         their rows: per-request work is what limits throughput, so the columns (arrays, not
         a frame), the answers' lists and the metrics are made once per batch. Inline, not
         in a thread: the model call holds the GIL anyway, and the thread hop cost more."""
         self.recorder.observe(self.batch_size, len(requests))
+        return self._predicted(requests)
+
+    def _predicted(self, requests: list[list[dict[str, Any]]]) -> list[Prediction]:
         rows = requests[0] if len(requests) == 1 else [row for request in requests for row in request]
         X = feature_columns(rows, self.model.schema)  # validated rows; values that do not parse become missing
-        raw = self.model.predict_features(X)
+        try:
+            with np.errstate(all="ignore"):  # overflow is caught below, not warned about per request
+                raw = self.model.predict_features(X)
+            failure = None if np.isfinite(raw).all() else "not finite"
+        except (ValueError, OverflowError, FloatingPointError) as exc:  # e.g. a scaled value became infinite
+            failure = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if failure is not None:
+            if len(requests) > 1:  # one request's values must not fail those batched with it
+                return [result for request in requests for result in self._predicted([request])]
+            logger.warning("rows with no finite prediction (%s)", failure)
+            return [RequestError(422, "the model gives no finite prediction for these rows "
+                                 "(a value far outside the range seen in training?)")]  # fmt: skip
         probabilities: list[Any] | None = None
         if self.model.classes is None:
             predictions = raw.tolist()

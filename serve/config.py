@@ -45,7 +45,14 @@ class ServeConfig(BaseModel):
     token_file: str | None = None  # else the AUTOML_SERVE_TOKEN environment variable; neither: no auth
     log_dir: str | None = None  # requests, predictions and feedback as rotating Parquet files
     log_max_rows_per_file: int = Field(default=10_000, ge=1)
-    log_max_files: int = Field(default=20, ge=1)
+    log_max_files: int = Field(
+        default=20,
+        ge=1,
+        description="the log keeps its newest files up to this many times log_max_rows_per_file rows (all replicas)",
+    )
+    log_flush_interval_s: float = Field(
+        default=30.0, gt=0, description="buffered records are written at the latest this long after the last write"
+    )
     hooks: list[str] = Field(default_factory=list, description="'module:Class' monitor hooks")
     ingress: Literal["proxy", "haproxy"] = Field(
         default="proxy",

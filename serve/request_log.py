@@ -3,45 +3,92 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
+
+logger = logging.getLogger("automl.serve")
+_ROWS = re.compile(r"-(\d+)r\.parquet$")
 
 
 class RequestLog:
-    """Buffers records and writes them as Parquet files of at most `max_rows` rows each;
-    keeps the newest `max_files` files per replica and deletes older ones."""
+    """Buffers records and writes them as Parquet files of at most `max_rows` rows each.
 
-    def __init__(self, directory: str | Path, max_rows: int, max_files: int) -> None:
+    A buffer is written once full, or with the first record `flush_interval_s` after the
+    last write: a replica that is killed loses at most that much. The directory keeps the
+    newest files that hold `max_rows * max_files` rows in all, whichever replica wrote
+    them: replicas come and go with autoscaling and redeploys, and their files are bounded
+    together. A write that fails (disk full, directory gone) is logged and its records
+    dropped; serving goes on.
+    """
+
+    def __init__(self, directory: str | Path, max_rows: int, max_files: int, flush_interval_s: float = 30.0) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.max_rows = max_rows
         self.max_files = max_files
+        self.flush_interval_s = flush_interval_s
         self.replica = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.dropped = 0  # records lost to failed writes
         self._buffer: list[dict[str, Any]] = []
-        self._written: list[Path] = []
         self._sequence = 0
+        self._last_write = time.monotonic()
 
     def append(self, kind: str, request_id: str, payload: dict[str, Any]) -> None:
         self._buffer.append(
             {"kind": kind, "request_id": request_id, "time": time.time(), "payload": json.dumps(payload, default=str)}
         )
-        if len(self._buffer) >= self.max_rows:
+        if len(self._buffer) >= self.max_rows or time.monotonic() - self._last_write >= self.flush_interval_s:
             self.flush()
 
     def flush(self) -> None:
+        """Write the buffer as one file (readers never see half of one), then rotate."""
+        self._last_write = time.monotonic()
         if not self._buffer:
             return
+        records, self._buffer = self._buffer, []
         self._sequence += 1
-        name = f"log-{self.replica}-{time.strftime('%Y%m%dT%H%M%S')}-{self._sequence:06d}.parquet"
+        # the time first: names sort oldest first across replicas; the row count last
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        name = f"log-{stamp}-{self.replica}-{self._sequence:06d}-{len(records)}r.parquet"
         tmp = self.directory / f".{name}.tmp"
-        pd.DataFrame(self._buffer).to_parquet(tmp, index=False)
-        tmp.replace(self.directory / name)  # readers never see half a file
-        self._buffer = []
-        self._written.append(self.directory / name)
-        while len(self._written) > self.max_files:
-            self._written.pop(0).unlink(missing_ok=True)
+        try:
+            pd.DataFrame(records).to_parquet(tmp, index=False)
+            tmp.replace(self.directory / name)
+        except Exception:
+            self.dropped += len(records)
+            logger.exception("request log: %d records not written to %s", len(records), self.directory)
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+            return
+        self._rotate()
+
+    def _rotate(self) -> None:
+        files = sorted(self.directory.glob("log-*.parquet"))
+        rows = [_rows_in(path) for path in files]
+        total = sum(rows)
+        for path, count in zip(files[:-1], rows, strict=False):  # the newest file always stays
+            if total <= self.max_rows * self.max_files:
+                break
+            path.unlink(missing_ok=True)  # another replica may have removed it first
+            total -= count
+
+
+def _rows_in(path: Path) -> int:
+    match = _ROWS.search(path.name)
+    if match:
+        return int(match.group(1))
+    try:
+        return pq.read_metadata(path).num_rows
+    except (OSError, ValueError):  # gone, or not Parquet: it holds nothing we count
+        return 0

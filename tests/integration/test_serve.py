@@ -122,12 +122,57 @@ def test_malformed_json_and_tolerated_inputs(server):
     frame, client, _ = server
     response = client.post("/plain/predict", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 400 and "not valid JSON" in response.json()["error"]
+    nested = client.post("/plain/predict", content=b"[" * 100_000, headers={"content-type": "application/json"})
+    assert nested.status_code == 400 and "nested too deeply" in nested.json()["error"]
+    digits = b'{"rows": [{"x1": ' + b"1" * 5000 + b"}]}"  # beyond Python's limit on integer digits
+    huge = client.post("/plain/predict", content=digits, headers={"content-type": "application/json"})
+    assert huge.status_code == 400 and "not valid JSON" in huge.json()["error"]
+
+    def chunks():  # chunked: no content-length for the server to check first
+        for _ in range(10):
+            yield b" " * 1000
+
+    chunked = client.post("/secure/predict", content=chunks(), headers=_auth())
+    assert chunked.status_code == 413 and "larger than 4000" in chunked.json()["error"]
+    assert client.get("/secure/openapi.json").status_code == 404  # no route outside the token check
     rows = _rows(frame, 2)
     rows[0]["x2"] = None  # missing values were seen in training for x2
     rows[0]["colour"] = "ultraviolet"  # an unseen category
     rows[1]["extra"] = "ignored"  # extra columns are ignored unless configured
     response = client.post("/plain/predict", json={"rows": rows})
     assert response.status_code == 200 and len(response.json()["predictions"]) == 2
+    assert client.post("/secure/predict", json={"rows": _rows(frame, 1)}, headers=_auth()).status_code == 200
+
+
+def test_rows_without_a_finite_prediction_get_422_and_spare_their_batch(server, tmp_path):
+    """A finite value that becomes infinite once scaled: that request fails, not the ones batched with it."""
+    _, client, common = server
+    frame = make_mixed_table(n_rows=120, seed=3, task="regression")
+    AutoML(max_trials=1, time_budget_s=None, models=["linear"], cv_folds=2, verbose=False).fit(
+        frame, target="target"
+    ).save(tmp_path / "model")
+    deploy(tmp_path / "model", ServeConfig(name="extreme", route_prefix="/extreme", **common))
+    try:
+        good = _rows(frame, 2)
+        bad = [{**good[0], "x1": 1.7e308}]
+        lone = client.post("/extreme/predict", json={"rows": bad})
+        assert lone.status_code == 422 and "no finite prediction" in lone.json()["error"]
+        bodies = [bad if i % 4 == 0 else good for i in range(16)]
+
+        def send(body):
+            with httpx.Client(base_url=str(client.base_url), timeout=60) as own:
+                return own.post("/extreme/predict", json={"rows": body})
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(send, bodies))
+        for body, answer in zip(bodies, answers, strict=True):
+            if body is bad:
+                assert answer.status_code == 422, answer.text
+            else:
+                assert answer.status_code == 200, answer.text
+                assert np.isfinite(answer.json()["predictions"]).all()
+    finally:
+        ray_serve.delete("extreme")
 
 
 def test_auth(server):

@@ -104,6 +104,37 @@ def test_request_log_rotates_and_never_leaves_partial_files(tmp_path):
     assert not list(tmp_path.glob(".*"))
 
 
+def test_request_log_bounds_all_replicas_together_and_writes_on_time(tmp_path):
+    first, second = (RequestLog(tmp_path, max_rows=2, max_files=2, flush_interval_s=3600) for _ in range(2))
+    for i in range(6):
+        first.append("predict", f"a{i}", {})
+        second.append("predict", f"b{i}", {})
+    rows = pd.concat(pd.read_parquet(f) for f in tmp_path.glob("*.parquet"))
+    assert len(rows) == 4 and {"a5", "b5"} <= set(rows["request_id"])  # the newest, from both
+    first.append("feedback", "late", {})
+    assert "late" not in set(pd.concat(pd.read_parquet(f) for f in tmp_path.glob("*.parquet"))["request_id"])
+    first._last_write -= 3601  # an hour since the last write: the next record goes straight to disk
+    first.append("feedback", "later", {})
+    written = set(pd.concat(pd.read_parquet(f) for f in tmp_path.glob("*.parquet"))["request_id"])
+    assert {"late", "later"} <= written
+
+
+def test_request_log_write_failure_drops_records_and_keeps_going(tmp_path, caplog):
+    directory = tmp_path / "log"
+    log = RequestLog(directory, max_rows=2, max_files=5)
+    directory.rmdir()
+    directory.write_text("not a directory")  # every write now fails
+    for i in range(4):
+        log.append("predict", f"r{i}", {})  # never raises into the request
+    assert log.dropped == 4 and "not written" in caplog.text
+    directory.unlink()
+    directory.mkdir()
+    for i in range(4, 6):
+        log.append("predict", f"r{i}", {})
+    files = list(directory.iterdir())
+    assert len(files) == 1 and list(pd.read_parquet(files[0])["request_id"]) == ["r4", "r5"]  # no .tmp left
+
+
 def test_drift_rows_queued_below_the_fold_size_still_count(binary_table, schema):
     X = coerce_features(binary_table, schema)
     reference = feature_reference(X, {c.name: c.kind for c in schema.columns})
