@@ -6,7 +6,7 @@ model's in-process prediction of the same row, from a table (`automl predict`) a
 the JSON rows (what a replica does): the latency floor; then drives each
 endpoint with N concurrent clients from a separate process for a bounded time.
 
-    python benchmarks/serve_load.py [MODEL_DIR] [--clients 1,32] [--seconds 10] [--rounds 3] [--ingress haproxy]
+    python benchmarks/serve_load.py [MODEL_DIR] [--clients 1,32] [--seconds 5] [--rounds 6] [--ingress haproxy]
 
 Without MODEL_DIR it first fits a small ensemble on examples/data/churn.csv.
 """
@@ -102,8 +102,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model_dir", nargs="?", type=Path)
     parser.add_argument("--clients", default="1,32")
-    parser.add_argument("--seconds", type=float, default=10.0, help="per endpoint, client count and round")
-    parser.add_argument("--rounds", type=int, default=3, help="every endpoint measured this many times, in turn")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per endpoint, client count and round")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=6,
+        help="every endpoint measured this many times, in turn (short rounds: a slow spell hits them all)",
+    )
     parser.add_argument("--ingress", choices=["proxy", "haproxy"], default="proxy", help="as `automl serve --ingress`")
     args = parser.parse_args()
     import os
