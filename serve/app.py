@@ -41,7 +41,7 @@ app = FastAPI(title="automl model server", docs_url=None, redoc_url=None, openap
 _OPEN_ROUTES = {"/healthz"}
 
 
-Prediction = tuple[dict[str, Any], np.ndarray] | RequestError  # a request's answer fields and raw output
+Prediction = tuple[dict[str, Any], np.ndarray] | RequestError  # answer fields and raw output, or the 4xx
 
 
 def _plain(value: Any) -> Any:
