@@ -1,6 +1,6 @@
 """Data preparation: ingest, schema and task inference, seeded validation splits."""
 
-from automl.data.ingest import read_table, write_table
+from automl.data.ingest import normalize_frame, read_table, write_table
 from automl.data.schema import ColumnInfo, TableSchema, coerce_features, infer_schema, infer_task
 from automl.data.splits import Folds, make_folds
 
@@ -12,6 +12,7 @@ __all__ = [
     "infer_schema",
     "infer_task",
     "make_folds",
+    "normalize_frame",
     "read_table",
     "write_table",
 ]

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from automl.errors import DataError
 
@@ -26,6 +28,9 @@ TaskName = Literal["binary", "multiclass", "regression"]
 MAX_CLASSES_FOR_INTEGER_TARGET = 10
 _ID_NAME = re.compile(r"(^|_|\b)(id|uuid|guid|key)$", re.IGNORECASE)
 _TRUE_FALSE = {"true", "false", "yes", "no", "y", "n", "t", "f"}
+# What pandas' `infer_dtype` calls an object column whose values are all numbers
+_NUMBER_FORMS = {"decimal", "integer", "floating", "mixed-integer-float"}
+_NUMBER_TYPES = (int, float, Decimal, np.integer, np.floating)
 
 
 @dataclass(frozen=True)
@@ -81,16 +86,16 @@ def infer_task(target: pd.Series) -> TaskName:
 
     Strings, booleans and categories are classes; floats with fractions are regression;
     integers are classes only when there are few distinct values (ages or counts with many
-    values are better modelled as numbers).
+    values are better modelled as numbers). Decimals are numbers; infinities count as missing.
     """
-    values = target.dropna()
+    values = _finite(_target_values(target))
     n_unique = values.nunique()
     if n_unique < 2:
         raise DataError(f"target column {target.name!r} has {n_unique} distinct value(s); need at least 2")
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         return "binary" if n_unique == 2 else "multiclass"
     numbers = values.astype(float)
-    is_integral = bool(np.all(np.isfinite(numbers)) and np.all(np.mod(numbers, 1) == 0))
+    is_integral = bool(np.all(np.mod(numbers, 1) == 0))
     if n_unique == 2:
         return "binary"
     if is_integral and n_unique <= MAX_CLASSES_FOR_INTEGER_TARGET:
@@ -102,14 +107,22 @@ def infer_schema(frame: pd.DataFrame, target: str, task: str = "auto") -> TableS
     """Infer each feature column's kind and the task; check the target is usable.
 
     Raises:
-        DataError: unknown target column, a target with fewer than two classes, a
-            classification task asked for on a continuous target, or no usable feature.
+        DataError: duplicate column names, unknown target column, a target of nested or
+            infinite values or with fewer than two classes, a classification task asked for
+            on a continuous target, or no usable feature.
     """
+    frame = text_column_names(frame)
     if target not in frame.columns:
         raise DataError(f"target column {target!r} not found; columns are: {_list_names(frame.columns)}")
-    y = frame[target].dropna()
+    y = _target_values(frame[target])
     if len(y) == 0:
         raise DataError(f"target column {target!r} has no values")
+    n_infinite = len(y) - len(_finite(y))
+    if n_infinite:
+        raise DataError(
+            f"target column {target!r} has {n_infinite} infinite value(s) (or too large for a float); "
+            "remove those rows or leave the target empty there"
+        )
     inferred = infer_task(y)
     if task == "auto":
         task = inferred
@@ -131,16 +144,17 @@ def infer_schema(frame: pd.DataFrame, target: str, task: str = "auto") -> TableS
     if not any(c.kind != "excluded" for c in columns):
         raise DataError("no usable feature columns (every column is the target, constant, an ID or free text)")
     classes = sorted(y.unique().tolist(), key=_sort_key) if task != "regression" else None
-    allows_missing = {c.name: bool(frame[c.name].isna().any()) for c in columns if c.kind != "excluded"}
+    allows_missing = {c.name: _has_missing(frame[c.name], c.kind) for c in columns if c.kind != "excluded"}
     return TableSchema(columns=columns, target=target, task=task, classes=classes, allows_missing=allows_missing)
 
 
 def coerce_features(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
     """Select the schema's feature columns and convert them to the training types.
 
-    Unparseable numbers and dates become missing values (handled by the pipeline);
-    a missing column is an error naming it.
+    Unparseable numbers and dates, and infinities, become missing values (handled by the
+    pipeline); a missing column, or two columns of one name, is an error naming it.
     """
+    frame = text_column_names(frame)
     missing = [name for name in schema.features if name not in frame.columns]
     if missing:
         raise DataError(f"missing column(s): {_list_names(missing)}")
@@ -201,10 +215,13 @@ def column_values(column: pd.Series | np.ndarray) -> np.ndarray:
 def _numbers(values: list[Any]) -> np.ndarray:
     if all(type(v) in (int, float) or v is None for v in values):  # JSON numbers and nulls
         try:
-            return np.array(values, dtype="float64")  # None becomes NaN
+            numbers = np.array(values, dtype="float64")  # None becomes NaN
         except OverflowError:
             pass
-    return _to_numbers(pd.Series(values)).to_numpy()
+        else:
+            numbers[np.isinf(numbers)] = np.nan  # JSON's Infinity is missing, as in tables
+            return numbers
+    return _to_numbers(pd.Series(values, dtype=object)).to_numpy()
 
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?Z?)?")
@@ -223,6 +240,12 @@ def _dates(values: list[Any]) -> np.ndarray:
 def _infer_column(column: pd.Series) -> ColumnInfo:
     name = str(column.name)
     values = column.dropna()
+    unusable = _unusable_values(values)
+    if unusable:
+        return ColumnInfo(name, "excluded", f"excluded: {unusable} are not modelled")
+    if _holds_numbers(values):
+        values = _to_numbers(values)
+    values = _finite(values)  # coerce_features makes infinities missing
     n = len(values)
     if n == 0:
         return ColumnInfo(name, "excluded", "excluded: every value is missing")
@@ -251,6 +274,117 @@ def _infer_column(column: pd.Series) -> ColumnInfo:
     return ColumnInfo(name, "categorical", cardinality=int(n_unique))
 
 
+def text_column_names(frame: pd.DataFrame, where: str = "the table") -> pd.DataFrame:
+    """`frame` with every column name as text (a view, not a copy of the data).
+
+    Raises:
+        DataError: two columns have one name, or names that read the same as text
+            (1 and "1"): a column must be found by its name.
+    """
+    names = frame.columns
+    if not names.is_unique:
+        duplicates = names[names.duplicated()].unique()
+        raise DataError(
+            f"{where} has more than one column named {_list_names(duplicates)}; rename them so each name is unique"
+        )
+    if all(type(name) is str for name in names):
+        return frame
+    text = pd.Index([str(name) for name in names])
+    if not text.is_unique:
+        clashes = [name for name, same in zip(names, text.duplicated(keep=False), strict=True) if same]
+        raise DataError(
+            f"{where} has column names that read the same as text: {', '.join(repr(n) for n in clashes[:20])}; "
+            "rename them so each name is unique"
+        )
+    return frame.set_axis(text, axis=1)
+
+
+def _target_values(column: pd.Series) -> pd.Series:
+    """The target's values as `infer_task` and `infer_schema` judge them: no missing values,
+    decimals (and other number objects) as floats, those beyond a float's range as NaN."""
+    values = column.dropna()
+    unusable = _unusable_values(values)
+    if unusable:
+        raise DataError(f"target column {column.name!r} holds {unusable}; choose a column of labels or numbers")
+    return _to_numbers(values) if _holds_numbers(values) else values
+
+
+def _unusable_values(values: pd.Series) -> str | None:
+    """What the values are when no model can use them: nested values (lists, structs,
+    maps), bytes, complex numbers or times of day; None for usable values."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.ArrowDtype):
+        arrow_type = dtype.pyarrow_dtype
+        if pa.types.is_nested(arrow_type):
+            return f"nested values ({str(arrow_type).split('<', 1)[0]})"
+        if (
+            pa.types.is_binary(arrow_type)
+            or pa.types.is_large_binary(arrow_type)
+            or pa.types.is_fixed_size_binary(arrow_type)
+        ):
+            return "binary values"
+        if pa.types.is_time(arrow_type):
+            return "times of day"
+        return None
+    if pd.api.types.is_complex_dtype(dtype):
+        return "complex numbers"
+    if not pd.api.types.is_object_dtype(dtype) or len(values) == 0:
+        return None
+    form = pd.api.types.infer_dtype(values, skipna=True)
+    if form == "bytes":
+        return "binary values"
+    if form == "complex":
+        return "complex numbers"
+    if form == "time":
+        return "times of day"
+    if form.startswith("mixed"):  # perhaps containers, which pandas cannot hash or compare
+        nested = {
+            "list" if issubclass(t, np.ndarray) else t.__name__  # Parquet's lists arrive as arrays
+            for t in _value_types(values)
+            if issubclass(t, (tuple, frozenset)) or not issubclass(t, Hashable)
+        }
+        if nested:
+            return f"nested values ({', '.join(sorted(nested))})"
+    return None
+
+
+def _holds_numbers(values: pd.Series) -> bool:
+    """Whether an object column's values, missing ones aside, are all numbers: decimals,
+    as Parquet's decimal columns arrive, or integers beyond int64."""
+    if not pd.api.types.is_object_dtype(values.dtype) or len(values) == 0:
+        return False
+    form = pd.api.types.infer_dtype(values, skipna=True)
+    if form in _NUMBER_FORMS:
+        return True
+    if form in ("mixed", "mixed-integer"):  # decimals with ints or floats, say
+        types = _value_types(values)
+        return all(issubclass(t, _NUMBER_TYPES) and not issubclass(t, (bool, np.bool_)) for t in types)
+    return False
+
+
+_MISSING_TYPES = {type(None), type(pd.NA), type(pd.NaT)}
+
+
+def _value_types(values: Iterable[Any]) -> set[type]:
+    """The types of the values, missing values (None, NA, NaT) left out."""
+    return {type(v) for v in values} - _MISSING_TYPES
+
+
+def _finite(values: pd.Series) -> pd.Series:
+    """`values` without infinities (and missing values); values other than floats as they are."""
+    if not pd.api.types.is_float_dtype(values.dtype):
+        return values
+    finite = np.isfinite(values.to_numpy(dtype="float64", na_value=np.nan))
+    return values if finite.all() else values[finite]
+
+
+def _has_missing(column: pd.Series, kind: ColumnKind) -> bool:
+    """Whether the coerced column has missing values: infinities in numbers are missing too."""
+    if kind == "numeric":
+        return not bool(np.isfinite(_to_numbers(column).to_numpy()).all())
+    return bool(column.isna().any())
+
+
 def _is_sequence(numbers: pd.Series) -> bool:
     ordered = np.sort(numbers.to_numpy())
     return bool(np.all(np.diff(ordered) == 1))
@@ -265,14 +399,22 @@ def _looks_like_dates(strings: pd.Series) -> bool:
 
 
 def _to_numbers(column: pd.Series) -> pd.Series:
+    """float64 numbers; what is no number, or no finite float (inf, 10**400), is missing."""
+    if isinstance(column.dtype, pd.ArrowDtype):
+        # pandas' to_numeric mislays missing values of Arrow decimals: NumPy's types do not
+        column = column.astype("float64") if pd.api.types.is_numeric_dtype(column) else column.astype(object)
     try:
-        return pd.to_numeric(column, errors="coerce").astype("float64")
+        numbers = pd.to_numeric(column, errors="coerce").astype("float64")
     except OverflowError:  # an integer beyond float's range: missing, like text that is no number
         fits = column.map(lambda v: not isinstance(v, int) or abs(v) < 2**1024)
-        return pd.to_numeric(column.where(fits), errors="coerce").astype("float64")
+        numbers = pd.to_numeric(column.where(fits), errors="coerce").astype("float64")
+    finite = np.isfinite(numbers.to_numpy())
+    return numbers if finite.all() else numbers.where(finite)
 
 
 def _to_datetime(column: pd.Series) -> pd.Series:
+    if isinstance(column.dtype, pd.ArrowDtype):  # Arrow's dates and times lack NumPy's conversions
+        column = column.astype(object)
     if pd.api.types.is_datetime64_any_dtype(column):
         values = column
     else:
@@ -288,7 +430,12 @@ def _to_datetime(column: pd.Series) -> pd.Series:
 
 
 def _category_text(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+    if (
+        value is None
+        or value is pd.NA
+        or value is pd.NaT
+        or (isinstance(value, (float, np.floating)) and np.isnan(value))
+    ):
         return np.nan
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"

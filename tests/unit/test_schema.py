@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import datetime as dt
+import re
+from decimal import Decimal
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from automl.data import coerce_features, infer_schema, infer_task
@@ -170,3 +175,113 @@ def test_empty_csv_fields_are_missing_values(tmp_path, binary_table):
     assert again["colour"].isna().sum() == binary_table["colour"].isna().sum() > 0
     schema = infer_schema(binary_table, "target")
     pd.testing.assert_frame_equal(coerce_features(again, schema), coerce_features(binary_table, schema))
+
+
+def test_duplicate_columns_are_refused_by_name():
+    frame = pd.DataFrame([[1, 2, 0], [3, 4, 1], [5, 7, 0]], columns=["a", "a", "y"])
+    with pytest.raises(DataError, match=r"more than one column named 'a'"):
+        infer_schema(frame, "y")
+    schema = infer_schema(frame.set_axis(["a", "b", "y"], axis=1), "y")
+    with pytest.raises(DataError, match=r"more than one column named 'a'"):
+        coerce_features(frame, schema)
+
+
+def test_non_text_column_names_are_found_as_text():
+    frame = pd.DataFrame({1: [1.0, 2.0, 3.5], None: ["a", "b", "a"], "y": [0, 1, 0]})
+    schema = infer_schema(frame, "y")
+    assert kinds(schema) == {"1": "numeric", "None": "categorical"}
+    assert coerce_features(frame, schema).columns.tolist() == ["1", "None"]
+
+
+@pytest.mark.parametrize(
+    ("values", "note"),
+    [
+        ([[1, 2], [3], None, []], "nested values (list)"),
+        ([np.array([1]), np.array([2, 3]), None, np.array([])], "nested values (list)"),
+        ([{"a": 1}, {"a": 2}, None, {}], "nested values (dict)"),
+        ([{1}, {2}, None, set()], "nested values (set)"),
+        ([(1, 2), (3, 4), None, (5, 6)], "nested values (tuple)"),
+        ([1, "a", [2], None], "nested values (list)"),  # mixed with plain values
+        (pd.Series([[1], [2], None, [3]], dtype=pd.ArrowDtype(pa.list_(pa.int64()))), "nested values (list)"),
+        ([b"a", b"b", None, b"c"], "binary values"),
+        (np.array([1 + 2j, 3, 4, 5j]), "complex numbers"),
+    ],
+    ids=["lists", "arrays", "dicts", "sets", "tuples", "mixed", "arrow-lists", "bytes", "complex"],
+)
+def test_columns_of_values_no_model_uses_are_excluded(values, note):
+    odd = values if isinstance(values, (pd.Series, np.ndarray)) else pd.Series(values, dtype=object)
+    frame = pd.DataFrame({"odd": odd, "x": [1.0, 2.0, 3.0, 4.5], "y": [0, 1, 0, 1]})
+    schema = infer_schema(frame, "y")
+    assert kinds(schema) == {"odd": "excluded", "x": "numeric"}
+    assert schema.notes == [f"odd: excluded: {note} are not modelled"]
+    assert coerce_features(frame, schema).columns.tolist() == ["x"]
+    assert list(feature_columns(frame.to_dict("records"), schema)) == ["x"]
+    with pytest.raises(DataError, match=rf"target column 'odd' holds {re.escape(note)}; choose a column"):
+        infer_schema(frame, "odd")
+
+
+def test_infinities_are_missing_numbers():
+    frame = pd.DataFrame({"x": [1.0, np.inf, -np.inf, 2.0, 3.0], "z": [1.0, 2.0, 3.0, 4.0, 5.0], "y": [0, 1, 0, 1, 0]})
+    schema = infer_schema(frame, "y")
+    assert schema.allows_missing == {"x": True, "z": False}  # served nulls are fine where training had inf
+    assert coerce_features(frame, schema)["x"].isna().tolist() == [False, True, True, False, False]
+    served = feature_columns([{"x": float("inf"), "z": 1}, {"x": float("-inf"), "z": "Infinity"}], schema)
+    assert np.isnan(served["x"]).all() and np.isnan(served["z"][1])
+
+
+@pytest.mark.parametrize(
+    ("values", "kind", "note"),
+    [
+        ([np.inf, 1.0, 2.0, 3.0], "numeric", ""),
+        ([np.inf, 1.0, 1.0, np.nan], "excluded", "excluded: constant"),
+        ([np.inf, -np.inf, np.nan, np.inf], "excluded", "excluded: every value is missing"),
+    ],
+    ids=["numbers", "constant-but-inf", "only-inf"],
+)
+def test_infinities_do_not_count_as_values_of_a_column(values, kind, note):
+    from automl.data.schema import _infer_column
+
+    assert _infer_column(pd.Series(values, name="a")) == ColumnInfo("a", kind, note)
+
+
+def test_infinities_in_a_target_count_as_missing_or_are_refused():
+    assert infer_task(pd.Series([0.0, 1.0, np.inf] * 5, name="y")) == "binary"
+    assert infer_task(pd.Series([0.5, 1.25, np.inf, 2.0] * 5, name="y")) == "regression"
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": [1.5, np.inf, 2.5, 3.5]})
+    with pytest.raises(DataError, match=r"target column 'y' has 1 infinite value\(s\).*leave the target empty"):
+        infer_schema(frame, "y")
+
+
+def test_decimal_objects_are_numbers():
+    prices = [Decimal(i) / 4 for i in range(30)]
+    frame = pd.DataFrame({"price": prices, "grade": [Decimal(i % 3) for i in range(30)], "x": np.arange(30) % 4})
+    assert infer_task(frame["price"]) == "regression"
+    assert infer_task(frame["grade"]) == "multiclass"
+    schema = infer_schema(frame, "x")
+    assert kinds(schema) == {"price": "numeric", "grade": "numeric"}
+    X = coerce_features(frame, schema)
+    assert X["price"].dtype == np.float64 and X["price"].iloc[1] == 0.25
+    assert feature_columns([{"price": Decimal("2.5"), "grade": None}], schema)["price"].tolist() == [2.5]
+
+
+def test_arrow_backed_columns_are_coerced():
+    prices = [Decimal("1.5"), None, Decimal("2.25"), Decimal("3")]
+    dates = [dt.date(2021, 1, 1), dt.date(2021, 2, 1), None, dt.date(1, 1, 1)]
+    frame = pd.DataFrame(
+        {
+            "price": pd.Series(prices, dtype=pd.ArrowDtype(pa.decimal128(5, 2))),
+            "when": pd.Series(dates, dtype=pd.ArrowDtype(pa.date32())),
+            "y": [0, 1, 0, 1],
+        }
+    )
+    schema = infer_schema(frame, "y")
+    assert kinds(schema) == {"price": "numeric", "when": "datetime"}
+    X = coerce_features(frame, schema)
+    assert X["price"].tolist()[0] == 1.5 and np.isnan(X["price"].tolist()[1])
+    assert X["when"].dtype == "datetime64[ns]" and X["when"].isna().tolist() == [False, False, True, True]
+
+
+def test_missing_times_are_missing_categories():
+    frame = pd.DataFrame({"wait": pd.to_timedelta([1, 2, None, 3], unit="s"), "x": [1.0, 2, 3, 4], "y": [0, 1, 0, 1]})
+    X = coerce_features(frame, infer_schema(frame, "y"))
+    assert X["wait"].isna().tolist() == [False, False, True, False]  # not a category "NaT"
