@@ -9,7 +9,8 @@ scaling, categories, target encodings) and applies them directly.
 Only the steps `build_preprocessor` uses, with the settings it uses, are replayed;
 for anything else it returns None and scikit-learn predicts as before. A logistic
 regression's probabilities are computed directly too. Tests hold the two outputs equal
-on tables with missing values, unseen categories and dates.
+on tables with missing values, unseen categories and dates. A wide table's sparse one-hot
+codes are replayed too, as the same CSR matrix scikit-learn stacks.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from scipy.special import expit
+from sklearn import get_config
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -30,9 +33,9 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler,
 from sklearn.utils.extmath import softmax
 
 from automl.data.schema import FeatureTable, column_values, columns_frame
-from automl.features.preprocessing import DatetimeFeatures
+from automl.features.preprocessing import DatetimeFeatures, SwitchOnRows
 
-Step = Callable[[Any], np.ndarray]
+Step = Callable[[Any], Any]  # an array in, an array (or a sparse one-hot block) out
 logger = logging.getLogger(__name__)
 
 
@@ -44,9 +47,9 @@ class CompiledPipeline:
     """
 
     def __init__(
-        self, transform: Callable[[FeatureTable], np.ndarray], preprocessor: ColumnTransformer, estimator: Any
+        self, transform: Callable[[FeatureTable], Any], preprocessor: ColumnTransformer, estimator: Any
     ) -> None:
-        self._transform: Callable[[FeatureTable], np.ndarray] | None = transform
+        self._transform: Callable[[FeatureTable], Any] | None = transform
         self.preprocessor = preprocessor
         self.estimator = estimator
         self._probabilities = _linear_probabilities(estimator)
@@ -55,7 +58,8 @@ class CompiledPipeline:
     def classes_(self) -> np.ndarray:
         return self.estimator.classes_
 
-    def transform(self, X: FeatureTable) -> np.ndarray:
+    def transform(self, X: FeatureTable) -> Any:
+        """The preprocessed rows: a NumPy array, or a CSR matrix where the table is wide."""
         if self._transform is not None:
             try:
                 return self._transform(X)
@@ -114,38 +118,54 @@ def compile_pipeline(pipeline: Any) -> CompiledPipeline | None:
     return None if transform is None else CompiledPipeline(transform, preprocessor, estimator)
 
 
-def compile_preprocessor(transformer: Any) -> Callable[[FeatureTable], np.ndarray] | None:
+def compile_preprocessor(transformer: Any) -> Callable[[FeatureTable], Any] | None:
     """A function equal to the fitted column transformer's `transform`, or None."""
     if type(transformer) is not ColumnTransformer or not hasattr(transformer, "transformers_"):
         return None
-    blocks: list[tuple[list[str], list[Step]]] = []
+    blocks: list[tuple[list[str], Step]] = []
     for _name, part, columns in transformer.transformers_:
         if isinstance(part, str):
             if part == "drop":
                 continue
             return None  # "passthrough"
-        steps = [step for _, step in part.steps] if type(part) is Pipeline else [part]
-        compiled = [_compile_step(step) for step in steps]
-        if any(step is None for step in compiled):
+        compiled = _compile_part(part)
+        if compiled is None:
             return None
         blocks.append((list(columns), compiled))  # type: ignore[arg-type]
     if not blocks:
         return None
+    sparse_output = bool(transformer.sparse_output_)
 
-    def transform(X: FeatureTable) -> np.ndarray:
+    def transform(X: FeatureTable) -> Any:
         out = []
-        for columns, steps in blocks:
-            values = np.column_stack([column_values(X[name]) for name in columns])  # X[columns] costs more
-            for step in steps:
-                values = step(values)
-            out.append(values)
-        return np.hstack(out)
+        for columns, step in blocks:
+            out.append(step(np.column_stack([column_values(X[name]) for name in columns])))  # X[columns] costs more
+        if sparse_output:  # as ColumnTransformer stacks: dense parts and CSR parts into one CSR matrix
+            return sparse.hstack(out).tocsr()
+        return np.hstack([block.toarray() if sparse.issparse(block) else block for block in out])
 
     return transform
 
 
+def _compile_part(part: Any) -> Step | None:
+    """A fitted transformer, or a pipeline of them, as one function; None if any step is unknown."""
+    steps = [step for _, step in part.steps] if type(part) is Pipeline else [part]
+    compiled = [_compile_step(step) for step in steps]
+    if any(step is None for step in compiled):
+        return None
+
+    def chain(values: Any) -> Any:
+        for step in compiled:
+            values = step(values)  # type: ignore[misc]
+        return values
+
+    return compiled[0] if len(compiled) == 1 else chain
+
+
 def _compile_step(step: Any) -> Step | None:
     kind = type(step)
+    if kind is SwitchOnRows:
+        return _compile_part(step.chosen_) if hasattr(step, "chosen_") else None
     if kind is SimpleImputer:
         return _imputer(step)
     if kind is StandardScaler:
@@ -218,11 +238,25 @@ def _codes(categories: list[np.ndarray]) -> Callable[[Any], np.ndarray]:
 
 
 def _one_hot(step: OneHotEncoder) -> Step | None:
-    if step.handle_unknown != "ignore" or step.drop_idx_ is not None or step._infrequent_enabled or step.sparse_output:
+    if step.handle_unknown != "ignore" or step.drop_idx_ is not None or step._infrequent_enabled:
         return None
     codes_of = _codes(step.categories_)
     offsets = np.cumsum([0] + [len(c) for c in step.categories_])
     dtype = step.dtype
+
+    def sparse_one_hot(X: Any) -> Any:
+        """OneHotEncoder's CSR matrix: a row's known categories in column order, int32 indices."""
+        codes = codes_of(X)
+        known = codes >= 0
+        indices = (codes + offsets[:-1])[known].astype(np.int32)  # row by row, as ravel()[mask] takes them
+        indptr = np.zeros(len(codes) + 1, dtype=np.int32)
+        np.cumsum(known.sum(axis=1), out=indptr[1:])
+        data = np.ones(len(indices), dtype=dtype)
+        kind = sparse.csr_array if get_config().get("sparse_interface") == "sparray" else sparse.csr_matrix
+        return kind((data, indices, indptr), shape=(len(codes), int(offsets[-1])))
+
+    if step.sparse_output:
+        return sparse_one_hot
 
     def one_hot(X: Any) -> np.ndarray:
         codes = codes_of(X)

@@ -6,7 +6,11 @@ treats every family alike through this interface (the FLAML / AutoGluon pattern)
 
 from __future__ import annotations
 
+import threading
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar, Protocol
 
 from sklearn.base import BaseEstimator
@@ -35,6 +39,8 @@ class ModelFamily(ABC):
     scale: ClassVar[bool] = False
     #: how high-cardinality categories are encoded: "ordinal" or "target".
     high_cardinality: ClassVar[str] = "ordinal"
+    #: takes a scipy CSR matrix (a wide table's one-hot codes); if not, it gets ordinal codes.
+    accepts_sparse: ClassVar[bool] = True
     #: above this many rows the family is skipped (too slow to fit or to predict).
     max_rows: ClassVar[int | None] = None
 
@@ -64,3 +70,58 @@ def is_classification(task: str) -> bool:
 def n_estimators_cap(n_rows: int) -> int:
     """More boosting rounds help small tables; on large ones they cost too much per trial."""
     return 1000 if n_rows <= 20_000 else 500
+
+
+def scaled_with_rows(n_rows: int, *, rows_per_unit: int, low: int, high: int) -> int:
+    """`n_rows // rows_per_unit` clipped to [low, high]: the bound of a count-like
+    hyperparameter (leaf size, neighbours) that grows with the table within sane limits."""
+    return max(low, min(high, n_rows // rows_per_unit))
+
+
+# The fit clock: a deadline for the fit running in this thread, which the families check
+# inside their fits (after each boosting round, between chunks of trees), so a per-trial
+# time limit holds inside one long fit and not only between folds. Thread-local because
+# Tune runs each trial in its own thread; the libraries call the checks from the thread
+# that called `fit` (tree-building threads never check).
+_clock = threading.local()
+
+
+class FitTimeout(Exception):
+    """A fit (or a prediction under the same clock) ran past its `fit_time_limit` deadline."""
+
+
+@contextmanager
+def fit_time_limit(deadline: float | None) -> Iterator[None]:
+    """Make `check_fit_time` raise `FitTimeout` once `time.time()` passes `deadline`.
+
+    Applies to fits in the calling thread inside the block. `None` sets no limit of its own;
+    nested limits keep the earlier deadline, and the outer one is restored on exit.
+
+    Example:
+        >>> with fit_time_limit(time.time() + 60):
+        ...     check_fit_time()  # what a family calls inside its fit: quiet until the deadline
+    """
+    outer = fit_deadline()
+    if deadline is None or (outer is not None and outer <= deadline):
+        deadline = outer
+    _clock.deadline = deadline
+    try:
+        yield
+    finally:
+        _clock.deadline = outer
+
+
+def fit_deadline() -> float | None:
+    """The deadline `fit_time_limit` set for this thread, or None when there is none."""
+    return getattr(_clock, "deadline", None)
+
+
+def check_fit_time() -> None:
+    """Raise `FitTimeout` if this thread's fit deadline has passed; cheap (a clock read).
+
+    Raises:
+        FitTimeout: the deadline set by `fit_time_limit` has passed.
+    """
+    deadline = getattr(_clock, "deadline", None)
+    if deadline is not None and time.time() > deadline:
+        raise FitTimeout(f"the fit ran {time.time() - deadline:.1f}s past its deadline")

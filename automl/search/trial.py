@@ -23,7 +23,7 @@ from automl.ensemble.predictor import full_probabilities
 from automl.evaluation.metrics import get_metric
 from automl.features.compiled import fast_pipeline
 from automl.features.preprocessing import build_preprocessor
-from automl.models.base import ModelFamily
+from automl.models.base import FitTimeout, ModelFamily, check_fit_time, fit_time_limit
 
 MODEL_KEY = "model"
 PARAM_SEPARATOR = "__"
@@ -43,6 +43,8 @@ class TrialData:
     n_threads: int
     deadline: float | None = None  # time.time() by which trials must have finished
     max_trial_s: float | None = None  # a trial projected to take longer stops early
+    #: a configuration still running this long past its limit has its worker ended
+    watchdog_grace_s: float = 30.0
 
     @property
     def n_classes(self) -> int:
@@ -92,6 +94,7 @@ def build_pipeline(
         scale=family.scale,
         high_cardinality=family.high_cardinality,  # type: ignore[arg-type]
         seed=seed,
+        accepts_sparse=family.accepts_sparse,
     )
     return Pipeline(
         [("preprocess", preprocessor), ("model", family.make_estimator(params, schema.task, seed, n_threads))]
@@ -117,7 +120,35 @@ def evaluate_config(config: dict[str, Any], data: TrialData) -> TrialOutcome:
 
 
 class TrialStopped(Exception):
-    """The trial would not finish within its time limits (raised between folds)."""
+    """The trial would not finish within its time limits: projected between folds, or
+    reached inside one (its fit clock ran out)."""
+
+
+#: a validation fold is predicted this many rows at a time, the fit clock checked between
+#: them: a k-NN model predicting a large holdout takes longer than its fit
+PREDICT_CHUNK_ROWS = 10_000
+
+
+def _trial_deadline(data: TrialData, started: float) -> tuple[float | None, str]:
+    """When a trial started at `started` must end (the sooner of its own limit and the
+    job's budget; None: no limit), and the reason a trial stopped there is given."""
+    own = None if data.max_trial_s is None else started + data.max_trial_s
+    if own is not None and (data.deadline is None or own <= data.deadline):
+        return own, f"the per-trial limit of {data.max_trial_s:.1f}s was reached"
+    return data.deadline, "the time budget ended"
+
+
+def _predict_fold(predictor: Any, X_valid: pd.DataFrame, regression: bool, n_classes: int) -> np.ndarray:
+    """A validation fold's predictions, chunk by chunk, checking the fit clock before each."""
+    parts = []
+    for start in range(0, max(len(X_valid), 1), PREDICT_CHUNK_ROWS):
+        check_fit_time()
+        rows = X_valid.iloc[start : start + PREDICT_CHUNK_ROWS]
+        if regression:
+            parts.append(np.asarray(predictor.predict(rows), dtype=np.float64))
+        else:
+            parts.append(full_probabilities(predictor, rows, n_classes))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _check_time(data: TrialData, started: float, folds_done: int) -> None:
@@ -148,17 +179,19 @@ def _cross_validate(outcome: TrialOutcome, data: TrialData) -> None:
     fit_s = predict_s = 0.0
     predicted_rows = 0
     started = time.time()
-    for train_index, valid_index in data.folds.splits:
+    deadline, limit_reached = _trial_deadline(data, started)
+    for fold, (train_index, valid_index) in enumerate(data.folds.splits, start=1):
         pipeline = build_pipeline(family, outcome.params, data.schema, data.seed, data.n_threads)
-        start = time.perf_counter()
-        pipeline.fit(data.X.iloc[train_index], data.y[train_index])
-        fitted = time.perf_counter()
-        X_valid = data.X.iloc[valid_index]
-        predictor = fast_pipeline(pipeline)  # as it will predict when served: timed the same way
-        if regression:
-            prediction = np.asarray(predictor.predict(X_valid), dtype=np.float64)
-        else:
-            prediction = full_probabilities(predictor, X_valid, data.n_classes)
+        try:
+            with fit_time_limit(deadline):  # the families check it inside their fits
+                check_fit_time()
+                start = time.perf_counter()
+                pipeline.fit(data.X.iloc[train_index], data.y[train_index])
+                fitted = time.perf_counter()
+                predictor = fast_pipeline(pipeline)  # as it will predict when served: timed the same way
+                prediction = _predict_fold(predictor, data.X.iloc[valid_index], regression, data.n_classes)
+        except FitTimeout:
+            raise TrialStopped(f"stopped inside fold {fold} of {len(data.folds)}: {limit_reached}") from None
         predict_s += time.perf_counter() - fitted
         fit_s += fitted - start
         predicted_rows += len(valid_index)
