@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from ray import serve
 from ray.serve import metrics
 from starlette.requests import ClientDisconnect
@@ -32,12 +32,15 @@ from automl.data.schema import feature_columns
 from automl.monitoring.drift import DriftTracker
 from serve.config import ServeConfig
 from serve.hooks import load_hooks
+from serve.openapi import openapi_document, swagger_page
 from serve.recorder import MetricsRecorder
 from serve.request_log import RequestLog
-from serve.validation import RequestError, checked_rows
+from serve.validation import RequestError, checked_feedback, checked_rows
 
 logger = logging.getLogger("automl.serve")
-app = FastAPI(title="automl model server", docs_url=None, redoc_url=None, openapi_url=None)  # every route is guarded
+# FastAPI's own /openapi.json and /docs would skip the token check and know nothing of the
+# model's columns: ours are routes below, built from the artifact (serve/openapi.py).
+app = FastAPI(title="automl model server", docs_url=None, redoc_url=None, openapi_url=None)
 _OPEN_ROUTES = {"/healthz"}
 
 
@@ -74,6 +77,17 @@ class ModelServer:
             else None
         )
         self.hooks = load_hooks(self.config.hooks)
+        document = openapi_document(
+            self.model.schema,
+            model_version=self.version,
+            max_rows=self.config.max_rows,
+            reject_extra_columns=self.config.reject_extra_columns,
+            auth=bool(token_sha256),
+            route_prefix=self.config.route_prefix,
+            metric=self.manifest.get("metric"),
+        )
+        self._openapi_json = json.dumps(document).encode()  # built once: every request sends the same bytes
+        self._docs_html = swagger_page(document)
         self._predict_batch.set_max_batch_size(self.config.max_batch_size)
         self._batch_limit = self.config.max_batch_size
         self._predict_batch.set_batch_wait_timeout_s(self.config.batch_wait_timeout_s)
@@ -127,12 +141,17 @@ class ModelServer:
                 raise RequestError(400, f"body is not valid JSON: {str(exc).splitlines()[0]}") from None
         return request_id, None
 
-    async def _answer(self, route: str, request: Request, handler: Any) -> JSONResponse:
+    async def _answer(self, route: str, request: Request, handler: Any) -> Response:
         started = time.perf_counter()
         request_id = "-"
         try:
             request_id, body = await self._guard(route, request)
-            payload, status = await handler(request_id, body), 200
+            result = await handler(request_id, body)
+            if isinstance(result, Response):  # a document, sent as it is
+                result.headers["x-automl-request-id"] = request_id
+                self._record(route, result.status_code, started)
+                return result
+            payload, status = result, 200
         except RequestError as exc:
             payload, status = {"error": exc.message}, exc.status
         except ClientDisconnect:  # gone before its body arrived: nobody to answer, and not our failure
@@ -149,20 +168,23 @@ class ModelServer:
             status = 500
             response = JSONResponse({"error": "internal error (answer not valid JSON)", "request_id": request_id},
                                     status_code=status, headers=headers)  # fmt: skip
+        self._record(route, status, started)
+        return response
+
+    def _record(self, route: str, status: int, started: float) -> None:
         self.recorder.inc(self.requests, 1, {"route": route, "status": str(status)})
         self.recorder.observe(self.latency, (time.perf_counter() - started) * 1000, {"route": route})
-        return response
 
     # ---------------------------------------------------------------- routes
     @app.get("/healthz")
-    async def healthz(self, request: Request) -> JSONResponse:
+    async def healthz(self, request: Request) -> Response:
         async def handler(request_id: str, body: Any) -> dict[str, Any]:
             return {"status": "ok", "model_version": self.version}
 
         return await self._answer("/healthz", request, handler)
 
     @app.get("/metadata")
-    async def metadata(self, request: Request) -> JSONResponse:
+    async def metadata(self, request: Request) -> Response:
         async def handler(request_id: str, body: Any) -> dict[str, Any]:
             m = self.manifest
             return {
@@ -180,7 +202,7 @@ class ModelServer:
         return await self._answer("/metadata", request, handler)
 
     @app.post("/predict")
-    async def predict(self, request: Request) -> JSONResponse:
+    async def predict(self, request: Request) -> Response:
         # Counted from arrival until its prediction is made: a request still building its
         # answer would make the next one wait for a companion that never comes.
         self._in_flight += 1
@@ -197,11 +219,25 @@ class ModelServer:
             predicted()
 
     @app.post("/feedback")
-    async def feedback(self, request: Request) -> JSONResponse:
+    async def feedback(self, request: Request) -> Response:
         return await self._answer("/feedback", request, self._feedback_request)
 
+    @app.get("/openapi.json")
+    async def openapi(self, request: Request) -> Response:
+        async def handler(request_id: str, body: Any) -> Response:
+            return Response(self._openapi_json, media_type="application/json")
+
+        return await self._answer("/openapi.json", request, handler)
+
+    @app.get("/docs")
+    async def docs(self, request: Request) -> Response:
+        async def handler(request_id: str, body: Any) -> Response:
+            return HTMLResponse(self._docs_html)
+
+        return await self._answer("/docs", request, handler)
+
     @app.get("/monitor")
-    async def monitor(self, request: Request) -> JSONResponse:
+    async def monitor(self, request: Request) -> Response:
         async def handler(request_id: str, body: Any) -> dict[str, Any]:
             report = self.drift.report()
             for name, value in report["feature_psi"].items():
@@ -301,14 +337,7 @@ class ModelServer:
         return answers
 
     async def _feedback_request(self, request_id: str, body: Any) -> dict[str, Any]:
-        items = body.get("feedback") if isinstance(body, dict) else None
-        if not isinstance(items, list) or not items:
-            raise RequestError(422, 'body must be {"feedback": [{"request_id": ..., "actual": ...}, ...]}')
-        if len(items) > self.config.max_rows:
-            raise RequestError(413, f"{len(items)} feedback records is more than the limit of {self.config.max_rows}")
-        for index, item in enumerate(items):
-            if not isinstance(item, dict) or not isinstance(item.get("request_id"), str) or "actual" not in item:
-                raise RequestError(422, f"feedback {index}: needs a string request_id and an actual value")
+        items = checked_feedback(body, self.model.schema, max_records=self.config.max_rows)
         if self.log is not None:
             for item in items:
                 self.log.append("feedback", item["request_id"], {"actual": item["actual"]})

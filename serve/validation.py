@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from automl.data.schema import TableSchema
 
 
@@ -72,9 +74,64 @@ def _check_value(name: str, kind: str, value: Any, allows_missing: bool) -> str 
     elif kind in ("categorical", "boolean"):
         if not isinstance(value, (str, int, float, bool)):
             return f"column {name} must be a string, number or boolean, got {type(value).__name__}"
-    elif kind == "datetime" and not isinstance(value, (str, int, float)):
+    elif kind == "datetime" and not isinstance(value, str):  # a number would be read as nanoseconds since 1970
         return f"column {name} must be a date string, got {type(value).__name__}"
     return None
+
+
+def checked_feedback(body: Any, schema: TableSchema, *, max_records: int) -> list[dict[str, Any]]:
+    """Check a `{"feedback": [{"request_id": ..., "actual": ...}, ...]}` body and return its records.
+
+    The actual value must be one of the classes (classification) or a finite number
+    (regression): the feedback log is training data for the next model.
+
+    Raises:
+        RequestError: 422 for a wrong shape, a record without a string request_id or with
+            an actual value the model could not have predicted; 413 for too many records.
+    """
+    items = body.get("feedback") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not items:
+        raise RequestError(422, 'body must be {"feedback": [{"request_id": ..., "actual": ...}, ...]}')
+    if len(items) > max_records:
+        raise RequestError(413, f"{len(items)} feedback records is more than the limit of {max_records}")
+    problems: list[str] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("request_id"), str) or "actual" not in item:
+            problems.append(f"feedback {index}: needs a string request_id and an actual value")
+        else:
+            problem = _check_actual(item["actual"], schema)
+            if problem:
+                problems.append(f"feedback {index}: {problem}")
+        if len(problems) >= 10:
+            break
+    if problems:
+        raise RequestError(422, "; ".join(problems))
+    return items
+
+
+def _check_actual(value: Any, schema: TableSchema) -> str | None:
+    if schema.classes is None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+            return f"actual must be a finite number, got {_shown(value)}"
+        return None
+    classes = [c.item() if isinstance(c, np.generic) else c for c in schema.classes]  # as JSON gives them
+    if not any(_same_label(value, label) for label in classes):
+        return f"actual must be one of the classes {', '.join(map(repr, classes))}; got {_shown(value)}"
+    return None
+
+
+def _same_label(value: Any, label: Any) -> bool:
+    # JSON's equality, not Python's: true is not 1, and "1" is not 1 (1.0 is)
+    if isinstance(value, bool) or isinstance(label, bool):
+        return isinstance(value, bool) and isinstance(label, bool) and value == label
+    if isinstance(value, (int, float)) and isinstance(label, (int, float)):
+        return value == label
+    return isinstance(value, str) and isinstance(label, str) and value == label
+
+
+def _shown(value: Any) -> str:
+    text = repr(value) if isinstance(value, (str, int, float, bool)) or value is None else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _finite(value: int | float) -> bool:
