@@ -4,11 +4,20 @@ The job runs `automl run` on the cluster. Its runtime environment carries the sp
 when they are small, the local data files it names; larger data must be at a URI the
 cluster reads (s3://, gs://, hdfs://). The run directory is the spec's `output`, which
 must outlive the job's working directory: an absolute path the cluster can write.
+
+Ray runs a job's entrypoint with `/bin/sh` and the PATH the cluster was started with, so a
+bare `python` there may be one that cannot import automl (a head started as
+`~/venv/bin/ray start`, by a service unit, has no venv on its PATH). The entrypoint
+therefore runs a small stdlib-only launcher with the job supervisor's own interpreter; it
+finds the interpreter the node's Ray workers use (the raylet's `--python_worker_command`)
+and runs `automl run` with it, or fails the job with one `error:` line saying how to fix
+the cluster.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -22,6 +31,84 @@ from automl.errors import AutoMLError, SpecError
 from automl.spec import JobSpec
 
 MAX_UPLOAD_BYTES = 50 * 2**20  # Ray's working_dir upload limit is larger; keep jobs light
+LAUNCHER = "_automl_launch.py"
+NO_PYTHON = "error: no Python found on the node running the job; start Ray with its environment's bin directory on PATH"
+# /bin/sh, run by the job supervisor (a Ray worker, so a Python process): its interpreter
+# first (on Linux), then PATH's. `-I`: the launcher needs the standard library only.
+ENTRYPOINT = (
+    'for py in "$(readlink /proc/$PPID/exe 2>/dev/null)" python3 python; do '
+    f'if command -v "$py" >/dev/null 2>&1; then exec "$py" -I {LAUNCHER}; fi; done; '
+    f'echo "{NO_PYTHON}" >&2; exit 1'
+)
+# Runs under any Python 3 (the supervisor's base interpreter, outside its venv, or PATH's):
+# standard library only, and no newer syntax than 3.6.
+LAUNCHER_SOURCE = r'''"""Run `automl run job.yaml` with the Python the cluster's Ray workers use."""
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+
+ARGS = ["-m", "automl.cli", "run", "job.yaml", "--quiet"]
+IMPORTS_AUTOML = "import importlib.util, sys; sys.exit(importlib.util.find_spec('automl') is None)"
+
+
+def read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def raylets(supervisor):
+    """The supervisor's raylet: named in its environment, and its parent process."""
+    pids = []
+    for item in read("/proc/%d/environ" % supervisor).split(b"\0"):
+        if item.startswith(b"RAY_RAYLET_PID=") and item[15:].isdigit():
+            pids.append(int(item[15:]))
+    fields = read("/proc/%d/stat" % supervisor).rpartition(b")")[2].split()
+    if len(fields) > 1 and fields[1].isdigit():
+        pids.append(int(fields[1]))
+    return pids
+
+
+def workers_python(supervisor):
+    for pid in raylets(supervisor):
+        for arg in read("/proc/%d/cmdline" % pid).split(b"\0"):
+            if arg.startswith(b"--python_worker_command="):
+                words = shlex.split(arg.split(b"=", 1)[1].decode(errors="replace"))
+                if words:
+                    return words[0]
+    return None
+
+
+def main():
+    candidates = [workers_python(os.getppid()), sys.executable, shutil.which("python3"), shutil.which("python")]
+    tried = []
+    for python in candidates:
+        if not python or python in tried:
+            continue
+        tried.append(python)
+        try:
+            usable = subprocess.run([python, "-c", IMPORTS_AUTOML], stdin=subprocess.DEVNULL).returncode == 0
+        except OSError:
+            usable = False
+        if usable:
+            sys.stdout.flush()
+            os.execv(python, [python] + ARGS)
+    print(
+        "error: no Python on the node running the job can import automl (tried %s); install automl in the "
+        "environment Ray runs from, or start Ray with that environment's bin directory on PATH"
+        % ", ".join(tried or ["none"]),
+        file=sys.stderr,
+    )
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
 
 
 class ClusterError(AutoMLError):
@@ -75,6 +162,7 @@ def _staged_spec(spec_path: Path, staging: Path) -> JobSpec:
     if not output or not ("://" in output or Path(output).is_absolute()):
         raise SpecError("output: set an absolute path or URI the cluster can write; the job's folder is temporary")
     (staging / "job.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    (staging / LAUNCHER).write_text(LAUNCHER_SOURCE)
     return JobSpec.from_dict(raw)
 
 
@@ -87,7 +175,7 @@ def submit(spec_path: str | Path, address: str) -> str:
         job_id = f"automl-{spec.name}-{uuid.uuid4().hex[:8]}"
         try:
             client.submit_job(
-                entrypoint="python -m automl.cli run job.yaml --quiet",
+                entrypoint=ENTRYPOINT,
                 submission_id=job_id,
                 runtime_env={"working_dir": str(staging)},
                 metadata={"automl_spec": spec.name, "output": str(spec.output)},
@@ -107,8 +195,22 @@ def status(job_id: str, address: str) -> tuple[str, str | None]:
     if state != "FAILED":
         return state, None
     text = str(_call(address, job_id, "get_job_logs", client=client))
-    errors = [line for line in text.splitlines() if line.startswith("error: ")]  # our CLI's one-line errors
-    return state, (errors[-1] if errors else _first_line(Exception(info.message or "no reason given")))
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not _ray_says(line)]
+    errors = [line for line in lines if line.startswith("error: ")]  # our CLI's and launcher's one-line errors
+    if errors:
+        return state, errors[-1]
+    code = getattr(info, "driver_exit_code", None)
+    if code is not None and lines:  # the entrypoint ran and failed: its last words say why
+        return state, f"{lines[-1][:300]} (the entrypoint exited with code {code})"
+    return state, _first_line(Exception(info.message or "no reason given"))
+
+
+def _ray_says(line: str) -> bool:
+    """Ray's own lines in a job's log: its entrypoint echo (written whenever Ray flushes it) and INFO notes."""
+    return line.startswith("Running entrypoint for job ") or bool(_RAY_NOTE.match(line))
+
+
+_RAY_NOTE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\s+(DEBUG|INFO)\s")
 
 
 def logs(job_id: str, address: str) -> str:

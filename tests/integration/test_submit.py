@@ -6,6 +6,7 @@ user's ~/.ray/auth_token), and is stopped by its process group id.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -26,6 +27,7 @@ from automl.artifacts import load_model
 
 CLI = [sys.executable, "-m", "automl.cli"]
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+BARE_PATH = "/usr/local/bin:/usr/bin:/bin"  # a service unit's PATH: no virtual environment on it
 
 
 def _free_ports(n: int) -> list[int]:
@@ -52,15 +54,37 @@ def _env(token: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def cluster(token):
     """A two-CPU head node of our own."""
+    with _head(_env(token), token, num_cpus=2) as address:
+        yield address
+
+
+@pytest.fixture
+def bare_cluster(token, tmp_path_factory):
+    """A one-CPU head started as a service unit would: `.venv/bin/ray` by its path, the venv not on PATH.
+
+    The PATH's `python` is the system's (when it has one), which cannot import automl.
+    """
+    bin_dir = tmp_path_factory.mktemp("system-bin")
+    system_python = shutil.which("python3", path=BARE_PATH)
+    if system_python:
+        (bin_dir / "python").symlink_to(system_python)
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+    env.update(PATH=f"{bin_dir}{os.pathsep}{BARE_PATH}", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
+    with _head(env, token, num_cpus=1, ray=str(Path(sys.executable).parent / "ray")) as address:
+        yield address
+
+
+@contextlib.contextmanager
+def _head(env: dict[str, str], token: str, num_cpus: int, ray: str = "ray"):
     gcs, dashboard, client, agent, metrics, runtime_env = _free_ports(6)
     temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths must fit
     head = subprocess.Popen(
-        ["ray", "start", "--head", "--block", f"--port={gcs}", "--node-ip-address=127.0.0.1",
+        [ray, "start", "--head", "--block", f"--port={gcs}", "--node-ip-address=127.0.0.1",
          "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--ray-client-server-port={client}",
          f"--dashboard-agent-listen-port={agent}", f"--metrics-export-port={metrics}",
-         f"--runtime-env-agent-port={runtime_env}", "--num-cpus=2", f"--temp-dir={temp_dir}",
+         f"--runtime-env-agent-port={runtime_env}", f"--num-cpus={num_cpus}", f"--temp-dir={temp_dir}",
          "--include-dashboard=true", "--disable-usage-stats"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(token), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
     )  # fmt: skip
     address = f"http://127.0.0.1:{dashboard}"
     try:
@@ -156,6 +180,30 @@ def test_data_the_cluster_cannot_read_fails_the_job_with_one_line(cluster, token
     status = _cli(token, "status", job_id, "--address", cluster)
     assert status.stderr.strip() == "reason: error: file:///nowhere/train.csv: file not found"
     assert not (tmp_path / "run-unreadable").exists()
+
+
+def test_a_cluster_whose_venv_is_not_on_path_runs_the_job_with_its_workers_python(bare_cluster, token, tmp_path):
+    submitted = _cli(token, "submit", str(_spec(tmp_path, "bare", {"max_trials": 2})), "--address", bare_cluster)
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip()
+    final = _wait_status(token, job_id, bare_cluster, TERMINAL)
+    reason = _cli(token, "status", job_id, "--address", bare_cluster).stderr
+    assert final == "SUCCEEDED", (reason, _cli(token, "logs", job_id, "--address", bare_cluster).stdout[-3000:])
+    run_dir = tmp_path / "run-bare"
+    assert load_model(run_dir / "model").task == "binary"
+    assert yaml.safe_load((run_dir / "summary.json").read_text())["n_trials"] == 2
+
+
+def test_a_failed_entrypoint_reports_its_last_log_line(cluster, token):
+    headers = {"Authorization": f"Bearer {token}"}
+    job = {
+        "entrypoint": "echo starting; echo 'it broke here' >&2; exit 3",
+        "submission_id": f"automl-raw-{os.getpid()}",
+    }
+    assert httpx.post(f"{cluster}/api/jobs/", json=job, headers=headers, timeout=30).status_code == 200
+    assert _wait_status(token, job["submission_id"], cluster, TERMINAL) == "FAILED"
+    status = _cli(token, "status", job["submission_id"], "--address", cluster)
+    assert status.stderr.strip() == "reason: it broke here (the entrypoint exited with code 3)"
 
 
 def test_requests_without_the_token_are_refused(cluster, token):
