@@ -16,7 +16,7 @@ from automl.artifacts.store import load_model, save_model
 from automl.data.ingest import read_table
 from automl.ensemble.predictor import TabularModel
 from automl.job import FitResult, fit_table
-from automl.spec import JobSpec
+from automl.spec import OPTIONS, JobSpec, spec_from_options
 
 
 class AutoML:
@@ -37,6 +37,11 @@ class AutoML:
             ensemble is kept only when its nested-CV score beats the best single trial.
         verbose: show the live progress line.
 
+        Every other keyword is the `automl.spec.OPTIONS` setting of the same name (None:
+        the job spec's default), as `automl fit` takes it with dashes: `positive_class`,
+        `trial_timeout_s`, `max_retries`, `top_k`, `final_members`,
+        `max_inference_ms_per_row`, `save_best_single`, `max_cpus`.
+
     Example:
         >>> am = AutoML(time_budget_s=60).fit(train_df, target="y")  # doctest: +SKIP
         >>> am.leaderboard().head()  # doctest: +SKIP
@@ -47,49 +52,55 @@ class AutoML:
         *,
         task: str = "auto",
         metric: str | None = None,
+        positive_class: Any = None,
         time_budget_s: float | None = 60.0,
         max_trials: int | None = None,
         strategy: str = "tpe",
         models: list[str] | None = None,
         cv_folds: int = 5,
         seed: int = 0,
-        cpus_per_trial: float = 1.0,
-        address: str | None = None,
+        trial_timeout_s: float | None = None,
+        max_retries: int | None = None,
         ensemble: str = "selection",
+        top_k: int | None = None,
+        final_members: str | None = None,
+        max_inference_ms_per_row: float | None = None,
+        save_best_single: bool | None = None,
+        cpus_per_trial: float = 1.0,
+        max_cpus: float | None = None,
+        address: str | None = None,
         verbose: bool = True,
     ) -> None:
         self.task = task
         self.metric = metric
+        self.positive_class = positive_class
         self.time_budget_s = time_budget_s
         self.max_trials = max_trials
         self.strategy = strategy
         self.models = models
         self.cv_folds = cv_folds
         self.seed = seed
-        self.cpus_per_trial = cpus_per_trial
-        self.address = address
+        self.trial_timeout_s = trial_timeout_s
+        self.max_retries = max_retries
         self.ensemble = ensemble
+        self.top_k = top_k
+        self.final_members = final_members
+        self.max_inference_ms_per_row = max_inference_ms_per_row
+        self.save_best_single = save_best_single
+        self.cpus_per_trial = cpus_per_trial
+        self.max_cpus = max_cpus
+        self.address = address
         self.verbose = verbose
         self.model_: TabularModel | None = None
         self.result_: FitResult | None = None
 
+    def options(self) -> dict[str, Any]:
+        """The job settings of this object, by `automl.spec.OPTIONS` name."""
+        return {option.name: getattr(self, option.name) for option in OPTIONS}
+
     def spec(self, target: str, train: str = "<dataframe>") -> JobSpec:
         """The job spec these settings describe (validated)."""
-        return JobSpec.from_dict(
-            {
-                "data": {"train": train, "target": target},
-                "task": self.task,
-                "metric": self.metric,
-                "budget": {"time_s": self.time_budget_s, "max_trials": self.max_trials},
-                "search": {
-                    "strategy": self.strategy,
-                    "models": self.models,
-                    "cv_folds": self.cv_folds,
-                    "seed": self.seed,
-                },
-                "resources": {"address": self.address, "cpus_per_trial": self.cpus_per_trial},
-            }
-        )
+        return spec_from_options(train=train, target=target, **self.options())
 
     def fit(self, data: pd.DataFrame | str | Path, target: str) -> AutoML:
         """Search on `data` (a DataFrame or a CSV / Parquet path) to predict `target`."""

@@ -6,17 +6,22 @@ Exit codes: 0 success; 2 bad input or usage (one line on stderr, no traceback);
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import sys
-import traceback
-from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+import time
 
-from automl.errors import AutoMLError, DataError, SpecError
-from automl.spec import STRATEGIES, JobSpec
+_STARTED = time.monotonic()  # the command's start: the job's budget counts from here
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
+
+from automl.budget import Budget  # noqa: E402
+from automl.errors import AutoMLError, DataError, SpecError  # noqa: E402
+from automl.spec import OPTIONS, JobSpec, spec_from_options  # noqa: E402
 
 if TYPE_CHECKING:
     from serve.config import ServeConfig
@@ -25,26 +30,9 @@ EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    spec = JobSpec.from_dict(
-        _drop_none(
-            {
-                "name": Path(args.data).stem,
-                "data": {"train": args.data, "test": args.test, "target": args.target},
-                "task": args.task,
-                "metric": args.metric,
-                "budget": _drop_none({"time_s": args.time_budget, "max_trials": args.max_trials}),
-                "search": _drop_none(
-                    {
-                        "strategy": args.strategy,
-                        "seed": args.seed,
-                        "cv_folds": args.cv_folds,
-                        "models": args.models.split(",") if args.models else None,
-                    }
-                ),
-                "resources": _drop_none({"address": args.address, "cpus_per_trial": args.cpus_per_trial}),
-                "output": args.output,
-            }
-        )
+    options = {option.name: getattr(args, option.name) for option in OPTIONS}
+    spec = spec_from_options(
+        train=args.data, target=args.target, test=args.test, name=Path(args.data).stem, output=args.output, **options
     )
     return _run(spec, args.output, quiet=args.quiet)
 
@@ -56,7 +44,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _run(spec: JobSpec, output: str | None, *, quiet: bool) -> int:
     from automl.job import run_job
 
-    return _print_result(*run_job(spec, output, show_progress=not quiet), quiet=quiet)
+    budget = Budget(spec.budget.time_s, started=_STARTED)
+    return _print_result(*run_job(spec, output, show_progress=not quiet, budget=budget), quiet=quiet)
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
@@ -74,8 +63,9 @@ def _print_result(result: Any, directory: str, *, quiet: bool) -> int:
         f"{s['n_trials']} trials ({s['n_failed']} failed) | {s['wall_s']:.1f}s"
     )
     members = ", ".join(f"{m['model']} {m['weight']:.2f}" for m in s["ensemble_members"])
-    print(f"final model: {s['ensemble_method']} ({members}) | nested cv {s['metric']} {s['ensemble_cv_score']:.5g}")
-    if "test_score" in s:
+    kind = s.get("ensemble_score_kind", "nested cv")  # "cv" when the best trial's own CV score is all there is
+    print(f"final model: {s['ensemble_method']} ({members}) | {kind} {s['metric']} {s['ensemble_cv_score']:.5g}")
+    if s.get("test_score") is not None:
         print(f"test {s['metric']}: {s['test_score']:.5g}")
     for note in result.notes:
         print(f"note: {note}")
@@ -239,18 +229,19 @@ def build_parser() -> argparse.ArgumentParser:
     fit = commands.add_parser("fit", help="search models for a table and save the best")
     fit.add_argument("data", help="training table (.csv or .parquet; a path or a URI)")
     fit.add_argument("--target", required=True, help="column to predict")
-    fit.add_argument("--task", choices=["auto", "binary", "multiclass", "regression"], default="auto")
-    fit.add_argument("--metric", help="roc_auc, log_loss, accuracy, balanced_accuracy, f1, rmse, mae, r2")
-    fit.add_argument("--time-budget", type=float, metavar="SECONDS", help="wall-clock budget (default 60)")
-    fit.add_argument("--max-trials", type=int, metavar="N")
-    fit.add_argument("--strategy", choices=STRATEGIES)
-    fit.add_argument("--seed", type=int)
-    fit.add_argument("--cv-folds", type=int, metavar="K")
-    fit.add_argument("--models", metavar="A,B,...", help="model families to search (default: all)")
-    fit.add_argument("--cpus-per-trial", type=float, metavar="N")
-    fit.add_argument("--ensemble", choices=["selection", "stacking", "best"], help="default selection")
+    for option in OPTIONS:  # every flag that sets a job setting comes from the one list
+        if option.is_switch:
+            fit.add_argument(option.cli_flag, dest=option.name, action="store_true", default=None, help=option.help)
+        else:
+            fit.add_argument(
+                option.cli_flag,
+                dest=option.name,
+                type=_comma_list if option.is_list else option.type,
+                choices=option.choices,
+                metavar="A,B,..." if option.is_list else None,
+                help=option.help,
+            )
     fit.add_argument("--test", metavar="DATA", help="held-out table to score the final model on")
-    fit.add_argument("--address", metavar="RAY_ADDRESS", help="run on an existing Ray cluster")
     fit.add_argument("--output", metavar="DIR", help="run directory (default runs/<name>-<time>)")
     fit.add_argument("--quiet", action="store_true", help="no progress display")
     fit.set_defaults(handler=_cmd_fit)
@@ -341,8 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
-def _drop_none(mapping: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in mapping.items() if v is not None}
+def _comma_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 if __name__ == "__main__":

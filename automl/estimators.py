@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from automl.api import AutoML
+from automl.spec import OPTIONS
 
 _TARGET = "__target__"
 
@@ -24,27 +25,41 @@ class _AutoMLEstimator(BaseEstimator):
         self,
         *,
         metric: str | None = None,
+        positive_class: Any = None,
         time_budget_s: float | None = 60.0,
         max_trials: int | None = None,
         strategy: str = "tpe",
         models: list[str] | None = None,
         cv_folds: int = 5,
         seed: int = 0,
-        cpus_per_trial: float = 1.0,
-        address: str | None = None,
+        trial_timeout_s: float | None = None,
+        max_retries: int | None = None,
         ensemble: str = "selection",
+        top_k: int | None = None,
+        final_members: str | None = None,
+        max_inference_ms_per_row: float | None = None,
+        cpus_per_trial: float = 1.0,
+        max_cpus: float | None = None,
+        address: str | None = None,
         verbose: bool = False,
     ) -> None:
         self.metric = metric
+        self.positive_class = positive_class
         self.time_budget_s = time_budget_s
         self.max_trials = max_trials
         self.strategy = strategy
         self.models = models
         self.cv_folds = cv_folds
         self.seed = seed
-        self.cpus_per_trial = cpus_per_trial
-        self.address = address
+        self.trial_timeout_s = trial_timeout_s
+        self.max_retries = max_retries
         self.ensemble = ensemble
+        self.top_k = top_k
+        self.final_members = final_members
+        self.max_inference_ms_per_row = max_inference_ms_per_row
+        self.cpus_per_trial = cpus_per_trial
+        self.max_cpus = max_cpus
+        self.address = address
         self.verbose = verbose
 
     def _frame(self, X: Any) -> pd.DataFrame:
@@ -60,20 +75,7 @@ class _AutoMLEstimator(BaseEstimator):
         if _TARGET in frame.columns:
             raise ValueError(f"feature column name {_TARGET!r} is reserved")
         frame = frame.assign(**{_TARGET: np.asarray(y)})
-        task = "auto" if self._task_kind == "classification" else "regression"
-        self.automl_ = AutoML(
-            task=task,
-            metric=self.metric,
-            time_budget_s=self.time_budget_s,
-            max_trials=self.max_trials,
-            strategy=self.strategy,
-            models=self.models,
-            cv_folds=self.cv_folds,
-            seed=self.seed,
-            cpus_per_trial=self.cpus_per_trial,
-            address=self.address,
-            verbose=self.verbose,
-        ).fit(frame, target=_TARGET)
+        self.automl_ = self._automl(self._task(frame[_TARGET])).fit(frame, target=_TARGET)
         if self._task_kind == "classification" and self.automl_.classes is None:
             raise ValueError("AutoMLClassifier needs class labels; use AutoMLRegressor for a continuous target")
         self.n_features_in_ = frame.shape[1] - 1
@@ -83,11 +85,24 @@ class _AutoMLEstimator(BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         return self.automl_.predict(self._frame(X))
 
+    def _automl(self, task: str) -> AutoML:
+        """The AutoML these parameters describe: every job setting passed on by its name."""
+        options = {option.name: getattr(self, option.name) for option in OPTIONS if option.estimators}
+        return AutoML(task=task, verbose=self.verbose, **options)
+
+    def _task(self, y: pd.Series) -> str:
+        raise NotImplementedError
+
 
 class AutoMLClassifier(ClassifierMixin, _AutoMLEstimator):
     """AutoML classification with scikit-learn's interface."""
 
     _task_kind = "classification"
+
+    def _task(self, y: pd.Series) -> str:
+        # a classifier's target is classes, whatever their type: integer codes of 26
+        # classes are not a regression target, as task "auto" would infer
+        return "binary" if y.nunique(dropna=True) == 2 else "multiclass"
 
     def fit(self, X: Any, y: Any) -> AutoMLClassifier:
         super().fit(X, y)
@@ -105,3 +120,6 @@ class AutoMLRegressor(RegressorMixin, _AutoMLEstimator):
     """AutoML regression with scikit-learn's interface."""
 
     _task_kind = "regression"
+
+    def _task(self, y: pd.Series) -> str:
+        return "regression"

@@ -13,7 +13,6 @@ import logging
 import math
 import os
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,22 +23,23 @@ import pandas as pd
 
 from automl.artifacts.run_directory import JOB_FILE, JOURNAL_DIR, RunDirectory
 from automl.artifacts.store import save_model
+from automl.budget import Budget
 from automl.data.ingest import read_table
-from automl.data.schema import TableSchema, coerce_features, infer_schema
-from automl.data.splits import make_folds
+from automl.data.target import encode_known, positive_class
+from automl.ensemble.builder import ensemble_seconds, validated_rows
 from automl.ensemble.final import build_final_model
 from automl.ensemble.predictor import TabularModel
 from automl.errors import DataError, SpecError
 from automl.evaluation.leaderboard import leaderboard_frame
-from automl.evaluation.metrics import resolve_metric
 from automl.evaluation.report import write_report
-from automl.models import registry
+from automl.preparation import SEARCH_START_S, Prepared, finish_seconds, floor_seconds, prepare, trial_memory_bytes
 from automl.spec import JobSpec
 
-# Time kept back from the search for the ensemble and saving the final model.
-RESERVE_FRACTION = 0.1
-RESERVE_MIN_S = 3.0
-RESERVE_MAX_S = 30.0
+# The ensemble's share of the budget at most: beyond it, it works on fewer rows and rounds.
+ENSEMBLE_MAX_SHARE = 0.15
+# Without a time budget (max_trials only), a trial stops after this long, so that one
+# hung fit cannot block the job forever.
+DEFAULT_TRIAL_TIMEOUT_S = 600.0
 
 # Modules a new local Ray's worker processes import as they start, before work arrives.
 # Ray starts a worker per CPU as the driver connects; the trial store's actor and Tune's
@@ -59,6 +59,7 @@ class FitResult:
     summary: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     best_single: TabularModel | None = None
+    budget: Budget = field(default_factory=lambda: Budget(None))
 
 
 @contextlib.contextmanager
@@ -97,10 +98,11 @@ def fit_table(
     spec: JobSpec,
     *,
     show_progress: bool = True,
-    started: float | None = None,
+    budget: Budget | None = None,
     journal: str | None = None,
     resume: bool = False,
     before_search: Callable[[], None] | None = None,
+    test: pd.DataFrame | None = None,
 ) -> FitResult:
     """Run the search on an in-memory table and build the final model.
 
@@ -108,83 +110,77 @@ def fit_table(
         frame: the training table, target column included.
         spec: the job.
         show_progress: draw the live progress line on stderr.
-        started: `time.monotonic()` at the job's start, when loading came before.
+        budget: the job's budget, started when the command started (default: now).
         journal: where the search journals its trials (a path or URI), so it can resume.
         resume: continue the search in `journal` rather than start a new one.
         before_search: called once the input is checked, just before the search starts.
+        test: a held-out table, checked before the search (scored by `run_job`).
 
     Raises:
-        AutoMLError: bad input (spec, data) or no trial produced a model.
+        AutoMLError: bad input (spec, data), a budget too small for the table, or no
+            trial produced a model.
     """
-    started = time.monotonic() if started is None else started
-    notes: list[str] = []
-    frame = _drop_missing_targets(frame, spec.data.target, notes)
-    schema = infer_schema(frame, spec.data.target, spec.task)
-    metric = resolve_metric(spec.metric, schema.task)
-    notes.extend(schema.notes)
-    families = _families(spec, len(frame), schema.task, notes)
-    y = _encode_target(frame[spec.data.target], schema)
-    _check_enough_rows(y, schema, spec.search.cv_folds)
+    budget = budget or Budget(spec.budget.time_s)
+    with budget.step("prepare"):
+        prepared = prepare(frame, spec, test)
+    data, metric, notes = prepared.data, prepared.metric, prepared.notes
 
-    from automl.search import SearchSettings, TrialData, run_search  # Ray-heavy: import on use
+    from automl.search import SearchSettings, run_search  # Ray-heavy: import on use
 
-    data = TrialData(
-        X=coerce_features(frame, schema),
-        y=y,
-        schema=schema,
-        folds=make_folds(
-            y, classification=schema.task != "regression", n_folds=spec.search.cv_folds, seed=spec.search.seed
-        ),
-        metric=metric.name,
-        families=families,
-        seed=spec.search.seed,
-        n_threads=max(1, int(spec.resources.cpus_per_trial)),
-    )
-    if before_search is not None:
-        before_search()
-    with ray_session(spec.resources.address, preload=WORKER_PRELOAD):
-        settings = SearchSettings(
-            strategy=spec.search.strategy,
-            seed=spec.search.seed,
-            max_trials=spec.budget.max_trials,
-            time_budget_s=_search_budget(spec.budget.time_s, started),
-            cpus_per_trial=spec.resources.cpus_per_trial,
-            keep_models=max(spec.ensemble.top_k, 1),
-            show_progress=show_progress,
-            trial_timeout_s=spec.search.trial_timeout_s,
-            max_retries=spec.search.max_retries,
-            max_cpus=spec.resources.max_cpus,
-            journal=journal,
-            resume=resume,
-        )
-        search = run_search(data, settings)
-        deadline = started + spec.budget.time_s if spec.budget.time_s else None
-        ensemble_started = time.monotonic()
-        try:
-            final = build_final_model(
-                search,
-                data,
-                metric,
-                method=spec.ensemble.method,
-                top_k=spec.ensemble.top_k,
-                final_members=spec.ensemble.final_members,
-                max_inference_ms_per_row=spec.ensemble.max_inference_ms_per_row,
-                deadline=deadline,
-                sample=frame.drop(columns=[schema.target]).head(1000),
+    with contextlib.ExitStack() as ray_context:
+        with budget.step("ray_start"):
+            ray_context.enter_context(ray_session(spec.resources.address, preload=WORKER_PRELOAD))
+        _plan_budget(budget, prepared, spec, 0 if test is None else len(test))
+        if before_search is not None:
+            before_search()
+        with budget.step("search"):
+            settings = SearchSettings(
+                strategy=spec.search.strategy,
+                seed=spec.search.seed,
+                max_trials=spec.budget.max_trials,
+                time_budget_s=budget.grant("search") if budget.limited else None,
+                cpus_per_trial=spec.resources.cpus_per_trial,
+                keep_models=max(spec.ensemble.top_k, 1),
+                show_progress=show_progress,
+                trial_timeout_s=_trial_timeout(spec),
+                max_retries=spec.search.max_retries,
+                max_cpus=spec.resources.max_cpus,
+                journal=journal,
+                resume=resume,
+                fingerprint=prepared.fingerprint,
+                trial_memory_bytes=trial_memory_bytes(data.X),
+                floor_config=prepared.floor_config,
             )
+            search = run_search(data, settings)
+        try:
+            with budget.step("ensemble"):
+                final = build_final_model(
+                    search,
+                    data,
+                    metric,
+                    method=spec.ensemble.method,
+                    top_k=spec.ensemble.top_k,
+                    final_members=spec.ensemble.final_members,
+                    max_inference_ms_per_row=spec.ensemble.max_inference_ms_per_row,
+                    budget=budget,
+                    sample=prepared.sample,
+                )
         finally:
             search.close()  # the store held the candidates' fold models: the members are fetched
     notes.extend(final.notes)
     best_row, plan = final.best_row, final.plan
     board = leaderboard_frame(search.rows, metric, ensemble=plan)
     finished = search.finished
+    schema = prepared.schema
     summary = {
         "name": spec.name,
         "task": schema.task,
         "metric": metric.name,
         "target": schema.target,
         "classes": schema.to_dict()["classes"],
-        "n_rows": int(len(frame)),
+        "positive_class": _plain(positive_class(schema)),
+        "positive_class_reason": prepared.positive_class_reason,
+        "n_rows": prepared.n_rows,
         "n_features": len(schema.features),
         "n_trials": len(finished),
         "n_failed": sum(r.status == "failed" for r in finished),
@@ -198,6 +194,7 @@ def fit_table(
         "ensemble_method": plan.method,
         "ensemble_requested": plan.requested,
         "ensemble_cv_score": plan.cv_score,
+        "ensemble_score_kind": "nested cv" if plan.method != "best" else "cv",
         "ensemble_reason": plan.reason,
         "ensemble_nested_scores": plan.nested_scores,
         "ensemble_members": [
@@ -213,16 +210,55 @@ def fit_table(
         "max_trials": spec.budget.max_trials,
         "search_wall_s": round(search.wall_s, 2),
         "first_result_s": None if search.first_result_s is None else round(search.first_result_s, 2),
-        "ensemble_wall_s": round(time.monotonic() - ensemble_started, 2),
+        "ensemble_wall_s": round(budget.spent.get("ensemble", 0.0), 2),
         "notes": notes,
+        "spec": spec.model_dump(mode="json"),
     }
-    model = final.model
-    summary["wall_s"] = round(time.monotonic() - started, 2)
-    return FitResult(spec, model, board, summary, notes, final.best_single)
+    summary["budget"] = budget.report()
+    summary["wall_s"] = round(budget.elapsed(), 2)
+    return FitResult(spec, final.model, board, summary, notes, final.best_single, budget)
+
+
+def _plan_budget(budget: Budget, prepared: Prepared, spec: JobSpec, test_rows: int) -> None:
+    """Keep the ensemble's and the last steps' shares back from the search, and refuse up
+    front a budget that cannot fit the cheapest model with them."""
+    if not budget.limited:
+        return
+    ensemble_s = ensemble_seconds(
+        n_rows=len(validated_rows(prepared.data.folds)),
+        n_classes=prepared.data.n_classes,
+        n_candidates=spec.ensemble.top_k + len(prepared.data.families),
+        metric=prepared.metric,
+        method=spec.ensemble.method,
+        cap_s=ENSEMBLE_MAX_SHARE * float(spec.budget.time_s or 0.0),
+    )
+    finish_s = finish_seconds(prepared, test_rows)
+    budget.reserve("ensemble", ensemble_s)
+    budget.reserve("finish", finish_s)
+    floor_s = floor_seconds(prepared)
+    family = prepared.floor_config["model"]
+    budget.require(
+        SEARCH_START_S + floor_s + ensemble_s + finish_s,
+        f"{budget.elapsed():.1f}s spent so far starting Ray and reading the data, about {floor_s:.1f}s for the "
+        f"cheapest model ({family}) on {len(prepared.data.folds)} fold(s), {ensemble_s + finish_s:.1f}s for the "
+        "ensemble and saving",
+    )
+
+
+def _trial_timeout(spec: JobSpec) -> float | None:
+    """The per-trial limit: the spec's, else a default when no time budget bounds the job."""
+    if spec.search.trial_timeout_s is not None:
+        return spec.search.trial_timeout_s
+    return None if spec.budget.time_s is not None else DEFAULT_TRIAL_TIMEOUT_S
 
 
 def run_job(
-    spec: JobSpec, output: str | Path | None = None, *, show_progress: bool = True, resume: bool = False
+    spec: JobSpec,
+    output: str | Path | None = None,
+    *,
+    show_progress: bool = True,
+    resume: bool = False,
+    budget: Budget | None = None,
 ) -> tuple[FitResult, str]:
     """Load the spec's data, fit, and write the run directory.
 
@@ -232,11 +268,9 @@ def run_job(
     Returns:
         The result and the run directory (model/, leaderboard.csv, summary.json, report.html).
     """
-    started = time.monotonic()
+    budget = budget or Budget(spec.budget.time_s)
     frame = read_table(spec.data.train)
     test = read_table(spec.data.test) if spec.data.test else None
-    if test is not None and spec.data.target not in test.columns:
-        raise DataError(f"test table {spec.data.test} has no target column {spec.data.target!r}")
     location = str(output or spec.output or f"runs/{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     run_dir = RunDirectory(location)
     run_dir.check_writable()
@@ -248,22 +282,33 @@ def run_job(
         frame,
         spec,
         show_progress=show_progress,
-        started=started,
+        budget=budget,
         journal=run_dir.child(JOURNAL_DIR),
         resume=resume,
         before_search=None if resume else write_job_file,
+        test=test,
     )
-    if test is not None:
-        result.summary["test_score"] = score_table(result.model, test)[result.model.metric]
-        if result.best_single is not None:
-            result.summary["best_single_test_score"] = score_table(result.best_single, test)[result.model.metric]
-    result.summary["resumed"] = resume
-    with run_dir.local() as directory:
-        write_run_dir(result, directory, started)
+    with budget.step("finish"):
+        if test is not None:
+            _score_test(result, test)
+        result.summary["resumed"] = resume
+        with run_dir.local() as directory:
+            write_run_dir(result, directory)
     return result, location
 
 
-def resume_job(location: str, *, address: str | None = None, show_progress: bool = True) -> tuple[FitResult, str]:
+def _score_test(result: FitResult, test: pd.DataFrame) -> None:
+    metric = result.model.metric
+    result.summary["test_score"] = score_table(result.model, test).get(metric)
+    if result.best_single is not None:
+        result.summary["best_single_test_score"] = score_table(result.best_single, test).get(metric)
+    if result.summary["test_score"] is None:
+        result.notes.append(f"{metric} could not be computed on the test table")
+
+
+def resume_job(
+    location: str, *, address: str | None = None, show_progress: bool = True, budget: Budget | None = None
+) -> tuple[FitResult, str]:
     """Finish the job of a run directory whose search was interrupted (a lost driver, a stop).
 
     Trials already in the journal are neither run again nor lost; the search goes on to
@@ -274,7 +319,7 @@ def resume_job(location: str, *, address: str | None = None, show_progress: bool
     spec = JobSpec.from_yaml_text(run_dir.read_text(JOB_FILE), where=run_dir.child(JOB_FILE))
     if address is not None:  # a job submitted to a cluster ran there without an address of its own
         spec = spec.model_copy(update={"resources": spec.resources.model_copy(update={"address": address})})
-    return run_job(spec, location, show_progress=show_progress, resume=True)
+    return run_job(spec, location, show_progress=show_progress, resume=True, budget=budget)
 
 
 def _resumable_spec(spec: JobSpec, location: str) -> str:
@@ -290,7 +335,7 @@ def _resumable_spec(spec: JobSpec, location: str) -> str:
     return yaml.safe_dump(raw, sort_keys=False)
 
 
-def write_run_dir(result: FitResult, directory: Path, started: float) -> None:
+def write_run_dir(result: FitResult, directory: Path) -> None:
     """Write the artifact first, then the tables: a crash leaves no summary without a model."""
     directory.mkdir(parents=True, exist_ok=True)
     save_model(
@@ -300,7 +345,8 @@ def write_run_dir(result: FitResult, directory: Path, started: float) -> None:
     )
     if result.spec.ensemble.save_best_single and result.best_single is not None:
         save_model(result.best_single, directory / "best_single_model")
-    result.summary["wall_s"] = round(time.monotonic() - started, 2)
+    result.summary["budget"] = result.budget.report()
+    result.summary["wall_s"] = round(result.budget.elapsed(), 2)
     _atomic_write(directory / "leaderboard.csv", result.leaderboard.to_csv(index=False))
     _atomic_write(directory / "summary.json", json.dumps(result.summary, indent=2, default=_json_default))
     write_report(directory, result.summary, result.leaderboard)
@@ -321,7 +367,7 @@ def score_table(model: TabularModel, frame: pd.DataFrame) -> dict[str, float]:
         if np.isnan(y).any():
             raise DataError(f"target column {target!r} holds non-numeric values")
     else:
-        y = _encode_known(frame[target], model.schema)
+        y = encode_known(frame[target], model.schema)
         frame = frame[y >= 0]
         y = y[y >= 0]
         if len(y) == 0:
@@ -336,68 +382,8 @@ def score_table(model: TabularModel, frame: pd.DataFrame) -> dict[str, float]:
     return scores
 
 
-def _drop_missing_targets(frame: pd.DataFrame, target: str, notes: list[str]) -> pd.DataFrame:
-    if target not in frame.columns:
-        return frame  # infer_schema reports it with the list of columns
-    missing = int(frame[target].isna().sum())
-    if missing:
-        message = f"dropped {missing} row(s) whose target {target!r} is missing"
-        warnings.warn(message, stacklevel=3)
-        notes.append(message)
-        frame = frame[frame[target].notna()].reset_index(drop=True)
-    return frame
-
-
-def _encode_target(target: pd.Series, schema: TableSchema) -> np.ndarray:
-    if schema.task == "regression":
-        return pd.to_numeric(target, errors="raise").to_numpy(dtype=np.float64)
-    return _encode_known(target, schema)
-
-
-def _encode_known(target: pd.Series, schema: TableSchema) -> np.ndarray:
-    """Class index of each label in `schema.classes`; -1 for labels the model never saw."""
-    lookup = {_label_key(c): i for i, c in enumerate(schema.classes or [])}
-    return np.array([lookup.get(_label_key(v), -1) for v in target], dtype=np.int64)
-
-
-def _label_key(value: Any) -> Any:
-    if isinstance(value, (np.generic,)):
-        value = value.item()
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _check_enough_rows(y: np.ndarray, schema: TableSchema, folds: int) -> None:
-    if len(y) < 2 * folds:
-        raise DataError(f"the table has {len(y)} usable rows; {folds}-fold validation needs at least {2 * folds}")
-    if schema.task != "regression":
-        counts = np.bincount(y, minlength=len(schema.classes or []))
-        if counts.min() < 2:
-            rare = [schema.classes[i] for i in np.flatnonzero(counts < 2)]  # type: ignore[index]
-            raise DataError(f"class(es) {rare} of target {schema.target!r} have fewer than 2 rows")
-
-
-def _families(spec: JobSpec, n_rows: int, task: str, notes: list[str]) -> dict[str, Any]:
-    keys = spec.search.models or registry.family_keys()
-    families = {}
-    for key in keys:
-        family = registry.get_family(key)
-        reason = family.unsuitable_reason(n_rows, task)
-        if reason:
-            notes.append(reason)
-        else:
-            families[key] = family
-    if not families:
-        raise SpecError("no model family can be searched on this table: " + "; ".join(notes[-len(keys) :]))
-    return families
-
-
-def _search_budget(time_s: float | None, started: float) -> float | None:
-    if time_s is None:
-        return None
-    reserve = min(RESERVE_MAX_S, max(RESERVE_MIN_S, RESERVE_FRACTION * time_s))
-    return max(1.0, time_s - (time.monotonic() - started) - reserve)
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _atomic_write(path: Path, text: str) -> None:

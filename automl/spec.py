@@ -7,6 +7,8 @@ downstream can trust it; the key names are a public contract (DESIGN.md section 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +29,11 @@ class DataSpec(_Strict):
     train: str
     test: str | None = None
     target: str
+    positive_class: str | int | float | bool | None = Field(
+        default=None,
+        description="Binary: the class that threshold metrics (f1) score. Null: the minority class "
+        "(on a tie, the label that sorts last).",
+    )
 
 
 class BudgetSpec(_Strict):
@@ -167,6 +174,106 @@ class JobSpec(_Strict):
         if not isinstance(raw, dict):
             raise SpecError(f"spec file {path} must hold a mapping of keys, got {type(raw).__name__}")
         return cls.from_dict(raw)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One job setting that a flag of `automl fit` and a keyword of `AutoML` (and of the
+    scikit-learn estimators) both set: the single list the three faces are built from, so
+    that no face can drop a setting the others pass on."""
+
+    name: str  # the Python keyword; the flag is --name-with-dashes unless `flag` says otherwise
+    path: tuple[str, ...]  # where the value goes in the JobSpec
+    help: str
+    type: Callable[[str], Any] = str  # the flag's parser
+    flag: str | None = None
+    choices: tuple[str, ...] | None = None
+    is_list: bool = False  # a comma-separated flag, a list keyword
+    is_switch: bool = False  # a flag without a value
+    estimators: bool = True  # also a keyword of AutoMLClassifier / AutoMLRegressor
+
+    @property
+    def cli_flag(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "task",
+        ("task",),
+        "auto, binary, multiclass or regression",
+        choices=("auto", "binary", "multiclass", "regression"),
+        estimators=False,
+    ),
+    Option("metric", ("metric",), "roc_auc, log_loss, accuracy, balanced_accuracy, f1, rmse, mae, r2"),
+    Option("positive_class", ("data", "positive_class"), "binary: the class f1 scores (default: the minority)"),
+    Option(
+        "time_budget_s",
+        ("budget", "time_s"),
+        "wall-clock budget of the whole job (default 60)",
+        float,
+        flag="--time-budget",
+    ),
+    Option("max_trials", ("budget", "max_trials"), "stop after this many trials", int),
+    Option("strategy", ("search", "strategy"), "Optuna sampler", choices=STRATEGIES),
+    Option("models", ("search", "models"), "model families to search (default: all)", is_list=True),
+    Option("cv_folds", ("search", "cv_folds"), "folds of the cross-validation", int),
+    Option("seed", ("search", "seed"), "seeds folds, sampler and models", int),
+    Option("trial_timeout_s", ("search", "trial_timeout_s"), "per-trial time limit in seconds", float),
+    Option("max_retries", ("search", "max_retries"), "retries of a trial whose worker died", int),
+    Option(
+        "ensemble", ("ensemble", "method"), "selection, stacking or best", choices=("selection", "stacking", "best")
+    ),
+    Option("top_k", ("ensemble", "top_k"), "top trials that are ensemble candidates", int),
+    Option(
+        "final_members",
+        ("ensemble", "final_members"),
+        "fold models (bagging), refit, or auto",
+        choices=("auto", "bagging", "refit"),
+    ),
+    Option("max_inference_ms_per_row", ("ensemble", "max_inference_ms_per_row"), "prune members to this cost", float),
+    Option(
+        "save_best_single",
+        ("ensemble", "save_best_single"),
+        "also save the best single trial's model",
+        is_switch=True,
+        estimators=False,
+    ),
+    Option("cpus_per_trial", ("resources", "cpus_per_trial"), "CPUs each trial holds", float),
+    Option("max_cpus", ("resources", "max_cpus"), "the job's share of the cluster, in CPUs", float),
+    Option("address", ("resources", "address"), "Ray cluster address (default: a new local Ray)"),
+)
+
+
+def spec_from_options(
+    *,
+    train: str,
+    target: str,
+    test: str | None = None,
+    name: str | None = None,
+    output: str | None = None,
+    **options: Any,
+) -> JobSpec:
+    """The `JobSpec` of a job given as `OPTIONS` keywords (None: the spec's default).
+
+    Raises:
+        SpecError: an unknown keyword, or a value the spec refuses.
+    """
+    unknown = sorted(set(options) - {o.name for o in OPTIONS})
+    if unknown:
+        raise SpecError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(o.name for o in OPTIONS)}")
+    raw: dict[str, Any] = {"data": {"train": train, "target": target, "test": test}, "name": name, "output": output}
+    for option in OPTIONS:
+        value = options.get(option.name)
+        if value is None:
+            continue
+        node = raw
+        for key in option.path[:-1]:
+            node = node.setdefault(key, {})
+        node[option.path[-1]] = list(value) if option.is_list else value
+    raw = {k: v for k, v in raw.items() if v is not None}
+    raw["data"] = {k: v for k, v in raw["data"].items() if v is not None}
+    return JobSpec.from_dict(raw)
 
 
 def _one_line(exc: ValidationError) -> str:

@@ -61,3 +61,18 @@ class RunsOutOfMemory(AlwaysFails):
 
     def make_estimator(self, params, task, seed, n_threads):
         return _RunsOutOfMemory()
+
+
+class _HangsInFit(ClassifierMixin, BaseEstimator):
+    def fit(self, X: Any, y: Any) -> _HangsInFit:
+        import time
+
+        time.sleep(3600)  # never checks the fit clock, as a hung library would not
+        return self
+
+
+class HangsInFit(AlwaysFails):
+    key = "hangs_in_fit"
+
+    def make_estimator(self, params, task, seed, n_threads):
+        return _HangsInFit()

@@ -54,3 +54,19 @@ def predict_in_subprocess(model_dir: Path, data: Path, out: Path) -> pd.DataFram
     )
     assert result.returncode == 0, result.stderr
     return pd.read_parquet(out) if out.suffix == ".parquet" else pd.read_csv(out)
+
+
+def small_trial_data(families: tuple[str, ...], *, n_rows: int = 120, seed: int = 9, n_folds: int = 3, **fields):
+    """The trials' data of a binary mixed table, for tests that call `run_search` directly."""
+    from automl.data import coerce_features, infer_schema, make_folds
+    from automl.models import get_family
+    from automl.search import TrialData
+
+    frame = make_mixed_table(n_rows=n_rows, seed=seed)
+    schema = infer_schema(frame, "target")
+    y = (frame["target"] == "yes").to_numpy(dtype=int)
+    folds = make_folds(y, classification=True, n_folds=n_folds, seed=0)
+    return TrialData(
+        coerce_features(frame, schema), y, schema, folds, "roc_auc", {k: get_family(k) for k in families}, 0, 1,
+        **fields,
+    )  # fmt: skip

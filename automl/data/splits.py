@@ -6,6 +6,7 @@ comparable and can be stacked by the ensemble step.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,9 +30,13 @@ class Folds:
 
 
 def make_folds(y: np.ndarray, *, classification: bool, n_folds: int = 5, seed: int = 0) -> Folds:
-    """Make k seeded folds (stratified for classification), or a holdout for large data."""
+    """Make k seeded folds (stratified for classification), or a holdout for large data.
+
+    Classification is always stratified, even with classes rarer than the folds (which
+    scikit-learn only warns about): every class with at least two rows then has rows in
+    every fold's training part, so no model meets a fold that lacks a class it needs.
+    """
     n_rows = len(y)
-    stratify = classification and _every_class_has(y, n_folds)
     if n_rows >= HOLDOUT_MIN_ROWS:
         index = np.arange(n_rows)
         train, valid = train_test_split(
@@ -41,12 +46,13 @@ def make_folds(y: np.ndarray, *, classification: bool, n_folds: int = 5, seed: i
             stratify=y if classification and _every_class_has(y, 2) else None,
         )
         return Folds(splits=((np.sort(train), np.sort(valid)),), n_rows=n_rows)
-    splitter = (
-        StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-        if stratify
-        else KFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    )
-    splits = tuple((train, valid) for train, valid in splitter.split(np.zeros(n_rows), y))
+    if classification:
+        splitter: KFold | StratifiedKFold = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    else:
+        splitter = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        splits = tuple((train, valid) for train, valid in splitter.split(np.zeros(n_rows), y))
     return Folds(splits=splits, n_rows=n_rows)
 
 

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from automl.budget import Budget
+from automl.data.splits import HOLDOUT_FRACTION
 from automl.ensemble.builder import Candidate, EnsemblePlan, pick_candidates, plan_ensemble
 from automl.ensemble.predictor import Member, TabularModel
 from automl.ensemble.stacking import fit_stacker
@@ -45,7 +47,7 @@ def build_final_model(
     top_k: int,
     final_members: str,
     max_inference_ms_per_row: float | None,
-    deadline: float | None,
+    budget: Budget,
     sample: pd.DataFrame,
 ) -> FinalModel:
     """Turn the search's best trials into the model that gets saved.
@@ -58,7 +60,8 @@ def build_final_model(
         top_k: how many top trials are ensemble candidates (plus each family's best).
         final_members: bagging | refit | auto.
         max_inference_ms_per_row: prune members until batched prediction costs at most this.
-        deadline: `time.monotonic()` by which the job must end (None: no time budget).
+        budget: the job's budget: the ensemble works to its share, and the members are
+            refit only when the time left (less the last steps' share) allows.
         sample: raw input rows used to measure inference cost.
     """
     ranked = sorted(
@@ -77,10 +80,12 @@ def build_final_model(
     candidates = pick_candidates(
         [Candidate(r.trial_id, r.family, r.outcome.score, r.outcome.out_of_fold) for r in ranked], top_k
     )
-    plan = plan_ensemble(candidates, data.y, metric, data.schema.task, method, seed=data.seed)
+    time_limit = budget.grant("ensemble") if budget.limited else None
+    plan = plan_ensemble(candidates, data.y, metric, data.schema.task, method, seed=data.seed, time_limit_s=time_limit)
     notes = [f"ensemble: {plan.reason}"]
 
-    mode = _members_mode(final_members, [rows[t] for t in plan.trial_ids], deadline)
+    refit_s = budget.grant("refit") if budget.limited else None
+    mode = _members_mode(final_members, [rows[t] for t in plan.trial_ids], refit_s, len(data.folds))
     members = []
     for trial_id in plan.trial_ids:
         row = rows[trial_id]
@@ -133,14 +138,16 @@ def _reference(data: Any) -> dict[str, Any]:
     }
 
 
-def _members_mode(requested: str, rows: list[Any], deadline: float | None) -> str:
+def _members_mode(requested: str, rows: list[Any], time_left_s: float | None, n_folds: int) -> str:
     if requested != "auto":
         return requested
-    if deadline is None:
+    if time_left_s is None:
         return "bagging"
-    # a fold's fit saw (k-1)/k of the rows; all rows cost about k/(k-1) times one fold
-    estimate = sum(r.outcome.fit_s / max(len(r.outcome.fold_scores), 1) * 1.3 for r in rows)
-    return "refit" if estimate <= REFIT_TIME_SHARE * (deadline - time.monotonic()) else "bagging"
+    # a fold's fit saw (k-1)/k of the rows (a holdout's 1 - its share); all rows cost about
+    # the inverse of that times one fold's fit
+    scale = n_folds / (n_folds - 1) if n_folds > 1 else 1.0 / (1.0 - HOLDOUT_FRACTION)
+    estimate = sum(r.outcome.fit_s / max(len(r.outcome.fold_scores), 1) * scale for r in rows)
+    return "refit" if estimate <= REFIT_TIME_SHARE * time_left_s else "bagging"
 
 
 def _refit(row: Any, data: Any) -> Any:

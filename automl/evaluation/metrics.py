@@ -28,6 +28,8 @@ class Metric:
     greater_is_better: bool
     tasks: frozenset[str]
     _score: Callable[[np.ndarray, np.ndarray, int], float]
+    #: binary: undefined on rows of one class (ROC AUC), so every validation fold needs both
+    needs_both_classes: bool = False
 
     @property
     def mode(self) -> str:
@@ -95,7 +97,7 @@ def _f1(y: np.ndarray, proba: np.ndarray, n_classes: int) -> float:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("roc_auc", True, _CLASSIFICATION, _roc_auc),
+        Metric("roc_auc", True, _CLASSIFICATION, _roc_auc, needs_both_classes=True),
         Metric("log_loss", False, _CLASSIFICATION, _log_loss),
         Metric("accuracy", True, _CLASSIFICATION, lambda y, p, k: float(np.mean(y == _labels(p)))),
         Metric("balanced_accuracy", True, _CLASSIFICATION, lambda y, p, k: skm.balanced_accuracy_score(y, _labels(p))),

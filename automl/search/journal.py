@@ -49,6 +49,16 @@ class SearchJournal:
         self._writer = uuid.uuid4().hex[:8]  # a resumed search never overwrites earlier batches
         self._count = 0
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a copy in another process (a restarted store) writes under a name of its own
+        self.__dict__.update(state)
+        self._writer = uuid.uuid4().hex[:8]
+        self._count = 0
+
+    def meta(self) -> dict[str, Any]:
+        """The search's settings as `start` recorded them."""
+        return dict(json.loads(self._read(META)))
+
     def start(self, meta: dict[str, Any], *, resume: bool = False) -> None:
         """Before the first trial: record the search's settings, or keep the journal being resumed.
 

@@ -17,7 +17,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 # Per-trial JSON/CSV/TensorBoard loggers cost more than a small trial: results live in
@@ -29,7 +29,7 @@ import ray  # noqa: E402
 from ray import tune  # noqa: E402
 from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 
-from automl.errors import SearchError  # noqa: E402
+from automl.errors import DataError  # noqa: E402
 from automl.evaluation.metrics import get_metric  # noqa: E402
 from automl.search.batching import BatchingSearcher  # noqa: E402
 from automl.search.journal import JournalState, SearchJournal  # noqa: E402
@@ -37,8 +37,8 @@ from automl.search.progress import SearchMonitor  # noqa: E402
 from automl.search.resume import remaining_defaults, restored_storage  # noqa: E402
 from automl.search.space import ConditionalSpace, default_points, make_sampler  # noqa: E402
 from automl.search.store import TrialStore  # noqa: E402
-from automl.search.trial import TrialData, TrialOutcome, split_config  # noqa: E402
-from automl.search.worker import run_trial  # noqa: E402
+from automl.search.trial import TrialData, TrialOutcome, evaluate_config, split_config  # noqa: E402
+from automl.search.worker import pin_threads, run_trial  # noqa: E402
 
 
 @dataclass
@@ -70,6 +70,13 @@ class SearchSettings:
     journal: str | None = None
     #: continue the journal's search instead of starting afresh
     resume: bool = False
+    #: the training table's fingerprint: a resume refuses a journal of another table
+    fingerprint: str | None = None
+    #: memory each trial declares to Ray (bytes), so Ray decides how many fit at once
+    trial_memory_bytes: int | None = None
+    #: when no trial has succeeded at the end, evaluate this configuration (the cheapest
+    #: family's default) in the driver, so that a budget judged large enough gives a model
+    floor_config: dict[str, Any] | None = None
 
 
 @dataclass
@@ -92,10 +99,11 @@ class StoredModels(Mapping[str, list[Any]]):
     `close` ends the store: nothing more can be fetched afterwards.
     """
 
-    def __init__(self, store: Any, kept: list[str]) -> None:
+    def __init__(self, store: Any, kept: list[str], scratch: str | None = None) -> None:
         self._store = store
         self._kept = list(kept)
         self._fetched: dict[str, list[Any]] = {}
+        self._scratch = scratch  # a journal of our own, kept while the store may restart from it
 
     def __getitem__(self, trial_id: str) -> list[Any]:
         if trial_id not in self._fetched:
@@ -115,8 +123,11 @@ class StoredModels(Mapping[str, list[Any]]):
 
     def close(self) -> None:
         if self._store is not None:
-            ray.kill(self._store)
+            ray.kill(self._store, no_restart=True)
             self._store = None
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
 
 @dataclass
@@ -155,8 +166,9 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
         callbacks: more Tune callbacks (monitoring hooks), called after the progress monitor.
     """
     started = time.monotonic()
-    journal = SearchJournal(settings.journal) if settings.journal else None
-    restored = _restore(journal) if settings.resume else JournalState(meta={})
+    scratch = None if settings.journal else tempfile.mkdtemp(prefix="automl-journal-")
+    journal = SearchJournal(settings.journal or scratch)  # type: ignore[arg-type]
+    restored = _restore(journal, settings.fingerprint) if settings.resume else JournalState(meta={})
     budget = settings.time_budget_s
     if budget is not None:
         budget = max(0.0, budget - restored.elapsed_s)
@@ -166,19 +178,33 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
         data.max_trial_s = min(data.max_trial_s or math.inf, settings.trial_timeout_s)
     metric = get_metric(data.metric)
     n_rows = data.folds.n_rows
-    if journal is not None:
-        meta = {"metric": data.metric, "max_trials": settings.max_trials, "time_budget_s": budget}
-        journal.start(meta, resume=settings.resume)
+    meta = {
+        "metric": data.metric,
+        "max_trials": settings.max_trials,
+        "time_budget_s": budget,
+        "fingerprint": settings.fingerprint,
+    }
+    journal.start(meta, resume=settings.resume)
     left = None if settings.max_trials is None else settings.max_trials - len(restored.outcomes)
     store = (
         ray.remote(TrialStore)
-        .options(num_cpus=0, scheduling_strategy=_this_node())  # lives and dies with the driver's node
-        .remote(data.metric, settings.keep_models, journal, restored.outcomes, restored.elapsed_s)
+        .options(
+            name=f"automl-trial-store-{uuid.uuid4().hex[:8]}",
+            num_cpus=0,
+            scheduling_strategy=_this_node(),  # lives and dies with the driver's node
+            max_restarts=-1,  # restarted from the journal; calls in flight are retried on it
+            max_task_retries=-1,
+        )
+        .remote(data.metric, settings.keep_models, journal, time.time() - restored.elapsed_s)
     )
     cpus = float(ray.cluster_resources().get("CPU", 1))
     if settings.max_cpus is not None:
         cpus = min(cpus, settings.max_cpus)
     concurrency = max(1, int(cpus // settings.cpus_per_trial))
+    resources = _trial_resources(settings)
+    if "memory" in resources:  # Ray holds back what does not fit; the count says so up front
+        memory = float(ray.cluster_resources().get("memory", 0.0))
+        concurrency = max(1, min(concurrency, int(memory // resources["memory"])))
     if left is not None:
         concurrency = max(1, min(concurrency, left))
     space = ConditionalSpace(data.families, n_rows, data.schema.task)
@@ -200,9 +226,7 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
         already_suggested=len(restored.outcomes),
     )
     monitor = SearchMonitor(metric, settings.time_budget_s, settings.max_trials, settings.show_progress)
-    trainable = tune.with_resources(
-        tune.with_parameters(run_trial, data=data, store=store), {"cpu": settings.cpus_per_trial}
-    )
+    trainable = tune.with_resources(tune.with_parameters(run_trial, data=data, store=store), resources)
     storage = tempfile.mkdtemp(prefix="automl-tune-")
     try:
         tuner = tune.Tuner(
@@ -228,9 +252,13 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
                 tuner.fit()
         outcomes: dict[str, TrialOutcome] = ray.get(store.outcomes.remote())
         rows = [_row(trial_id, outcome) for trial_id, outcome in restored.outcomes.items()] + _rows(monitor, outcomes)
-        fold_models = StoredModels(store, ray.get(store.kept_ids.remote()))  # the store lives on until closed
+        if settings.floor_config is not None and not any(o.ok for o in outcomes.values()):
+            rows.append(_floor_trial(settings.floor_config, data, store))
+        fold_models = StoredModels(store, ray.get(store.kept_ids.remote()), scratch)  # lives on until closed
     except BaseException:
-        ray.kill(store)
+        ray.kill(store, no_restart=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
         raise
     finally:
         shutil.rmtree(storage, ignore_errors=True)
@@ -245,12 +273,40 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
     )
 
 
-def _restore(journal: SearchJournal | None) -> JournalState:
-    if journal is None:
-        raise SearchError("nothing to resume: this search keeps no journal")
+def _trial_resources(settings: SearchSettings) -> dict[str, float]:
+    """What a trial holds: its CPUs, and the memory the table's size says it needs (never
+    more than the largest node has, or Ray would hold the trial back for good)."""
+    resources: dict[str, float] = {"cpu": settings.cpus_per_trial}
+    if settings.trial_memory_bytes:
+        node_memory = max((n["Resources"].get("memory", 0.0) for n in ray.nodes() if n.get("Alive")), default=0.0)
+        resources["memory"] = float(min(settings.trial_memory_bytes, node_memory or settings.trial_memory_bytes))
+    return resources
+
+
+def _restore(journal: SearchJournal, fingerprint: str | None) -> JournalState:
     if not journal.exists():  # the driver was lost before the first trial: start afresh
         return JournalState(meta={})
+    recorded = journal.meta().get("fingerprint")
+    if fingerprint is not None and recorded is not None and recorded != fingerprint:
+        raise DataError(
+            "the training table is not the one this run started with (its rows, values or columns changed); "
+            "resume needs the same table: put the original back, or start a new run with automl fit"
+        )
     return journal.load()
+
+
+def _floor_trial(config: dict[str, Any], data: TrialData, store: Any) -> TrialRow:
+    """The cheapest configuration, evaluated here without the search's deadline.
+
+    The job checked up front that the budget fits it; the search may still have ended
+    without a model (a slow start of Ray's workers, a busy machine), and a budget that
+    fits the cheapest model must give one.
+    """
+    pin_threads(data.n_threads)
+    outcome = evaluate_config(config, replace(data, deadline=None, max_trial_s=None))
+    trial_id = "floor.0"
+    ray.get(store.add_many.remote({trial_id: outcome}))
+    return _row(trial_id, replace(outcome, fold_models=None))
 
 
 def _this_node() -> Any:

@@ -2,9 +2,14 @@
 
 Trials hand their outcome to this actor instead of Tune's result stream: Tune results are
 logged and synced per trial, which would make large out-of-fold arrays and fold models
-the main cost of a trial. The actor keeps every outcome's scores and out-of-fold
-predictions, and fold models only for the best `keep_models` trials plus the best trial
-of each family (ensemble candidates), so memory stays bounded however long the search runs.
+the main cost of a trial. The actor keeps every outcome's scores, and
+out-of-fold predictions and fold models only for the best `keep_models` trials plus the
+best trial of each family (the ensemble candidates), so memory stays bounded however long
+the search runs.
+
+The actor is restartable: it writes every batch to the search's journal before taking it
+in, and a restarted actor reads the journal back, so losing it costs only the trials
+whose batch was in flight (and Ray retries those calls on the restarted actor).
 """
 
 from __future__ import annotations
@@ -48,20 +53,22 @@ class TrialStore:
         metric: str,
         keep_models: int,
         journal: SearchJournal | None = None,
-        restored: dict[str, TrialOutcome] | None = None,
-        elapsed_before_s: float = 0.0,
+        started_at: float | None = None,
     ) -> None:
-        """`journal` gets every batch as it arrives; `restored` are a resumed search's earlier trials."""
+        """`journal` gets every batch as it arrives, and what it already holds (a resumed
+        search's trials, or this search's before the actor restarted) is taken in first.
+        `started_at` is the search's `time.time()` start, earlier runs of it included."""
         self._metric = get_metric(metric)
         self._journal = journal
-        self._started = time.monotonic() - elapsed_before_s
+        self._started_at = time.time() if started_at is None else started_at
         self._keep_models = keep_models
         self._outcomes: dict[str, TrialOutcome] = {}
         self._models: dict[str, list[Any]] = {}
         self._ranked: list[tuple[float, str]] = []  # min-heap of (goodness, trial id): the global top
         self._family_best: dict[str, tuple[float, str]] = {}
-        for trial_id, outcome in (restored or {}).items():
-            self.add(trial_id, outcome)
+        if journal is not None and journal.exists():
+            for trial_id, outcome in journal.load().outcomes.items():
+                self.add(trial_id, outcome)
 
     def _goodness(self, score: float) -> float:
         return score if self._metric.greater_is_better else -score
@@ -76,7 +83,7 @@ class TrialStore:
     def add_many(self, outcomes: dict[str, TrialOutcome]) -> ModelThresholds:
         """Add a batch's outcomes in one call (journaled first); return the updated thresholds."""
         if self._journal is not None:
-            self._journal.append(outcomes, time.monotonic() - self._started)
+            self._journal.append(outcomes, time.time() - self._started_at)
         for trial_id, outcome in outcomes.items():
             self.add(trial_id, outcome)
         return self.thresholds()
@@ -84,7 +91,8 @@ class TrialStore:
     def add(self, trial_id: str, outcome: TrialOutcome) -> None:
         models = outcome.fold_models
         self._outcomes[trial_id] = replace(outcome, fold_models=None)
-        if models is None or not outcome.ok:
+        if models is None or not outcome.ok or outcome.out_of_fold is None:
+            self._forget(trial_id)
             return
         entry = (self._goodness(outcome.score), trial_id)
         released = []
@@ -100,12 +108,29 @@ class TrialStore:
         self._models[trial_id] = models
         for dropped in released:
             if not self._kept(dropped):
-                self._models.pop(dropped, None)
+                self._forget(dropped)
         if not self._kept(trial_id):
-            self._models.pop(trial_id, None)
+            self._forget(trial_id)
+
+    def _forget(self, trial_id: str) -> None:
+        """No longer a candidate: its fold models and out-of-fold predictions go."""
+        self._models.pop(trial_id, None)
+        outcome = self._outcomes.get(trial_id)
+        if outcome is not None and outcome.out_of_fold is not None:
+            self._outcomes[trial_id] = replace(outcome, out_of_fold=None)
 
     def _kept(self, trial_id: str) -> bool:
         return any(t == trial_id for _, t in self._ranked) or any(t == trial_id for _, t in self._family_best.values())
+
+    def statuses(self, trial_ids: list[str]) -> dict[str, tuple[str, float | None]]:
+        """(done | failed | stopped, score) of those of `trial_ids` the store holds."""
+        found = {}
+        for trial_id in trial_ids:
+            outcome = self._outcomes.get(trial_id)
+            if outcome is not None:
+                status = "done" if outcome.ok else "stopped" if outcome.stopped else "failed"
+                found[trial_id] = (status, outcome.score if outcome.ok else None)
+        return found
 
     def outcomes(self) -> dict[str, TrialOutcome]:
         return self._outcomes

@@ -6,9 +6,13 @@ not the driver's side (Optuna, the Tuner, progress display).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
+import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import ray
@@ -47,34 +51,84 @@ _thresholds: list[ModelThresholds] = []  # per worker process: the store's last 
 def run_trial(config: dict[str, Any], data: TrialData, store: Any) -> None:
     """Tune's trainable: evaluate a batch of configurations, hand the outcomes to the store.
 
-    One store call and one Tune report per batch, whatever its size.
+    One store call and one Tune report per batch, whatever its size (plus one to learn
+    which of the batch's configurations the store already holds: a batch run again after
+    its worker died does not evaluate those again).
     """
     pin_threads(data.n_threads)
     metric = get_metric(data.metric)
     bar = _thresholds[-1] if _thresholds else ModelThresholds(metric.greater_is_better)
+    ids, items = list(config[IDS_KEY]), list(config[BATCH_KEY])
+    known: dict[str, tuple[str, float | None]] = ray.get(store.statuses.remote(ids))
     outcomes: dict[str, TrialOutcome] = {}
-    seconds: list[float] = []
-    expected = config.get(EXPECTED_KEY) or [None] * len(config[IDS_KEY])
-    for key, item, expected_s in zip(config[IDS_KEY], config[BATCH_KEY], expected, strict=True):
+    seconds: dict[str, float | None] = {}
+    expected = config.get(EXPECTED_KEY) or [None] * len(ids)
+    for index, (key, item, expected_s) in enumerate(zip(ids, items, expected, strict=True)):
+        if key in known:
+            continue
         started = time.perf_counter()
         reason = _no_time_for(expected_s, data.deadline)
         if reason:
             family, params = split_config(item)
             outcome = TrialOutcome(family, params, error=reason, stopped=True)
         else:
-            outcome = evaluate_config(item, data)
+            with _watchdog(data, functools.partial(_end_hung_batch, store, outcomes, ids[index:], items[index:], data)):
+                outcome = evaluate_config(item, data)
         if outcome.ok and not bar.wants(outcome.score, outcome.family):
-            outcome.fold_models = None  # not an ensemble candidate: don't ship the models
+            # not an ensemble candidate: its models and out-of-fold rows are never needed
+            outcome.fold_models = outcome.out_of_fold = None
         outcomes[key] = outcome
-        seconds.append(time.perf_counter() - started)
-    _thresholds[:] = [ray.get(store.add_many.remote(outcomes))]
-    statuses = [("done", o.score) if o.ok else ("stopped" if o.stopped else "failed", None) for o in outcomes.values()]
-    scores = [score for status, score in statuses if status == "done"]
+        # seconds per configuration, so the searcher learns each family's pace: only from
+        # configurations that ran all their folds (a stopped or failed one tells too little)
+        seconds[key] = time.perf_counter() - started if outcome.ok else None
+    if outcomes:
+        _thresholds[:] = [ray.get(store.add_many.remote(outcomes))]
+    statuses = [known[key] if key in known else _status(outcomes[key]) for key in ids]
+    scores = [score for status, score in statuses if status == "done" and score is not None]
     best = (max if metric.greater_is_better else min)(scores) if scores else math.nan
-    # seconds per configuration, so the searcher learns each family's pace: only from
-    # configurations that ran all their folds (a stopped or failed one tells too little)
-    paces = [s if o.ok else None for s, o in zip(seconds, outcomes.values(), strict=True)]
-    tune.report({"score": best, "outcomes": statuses, "seconds": paces})
+    tune.report({"score": best, "outcomes": statuses, "seconds": [seconds.get(key) for key in ids]})
+
+
+def _status(outcome: TrialOutcome) -> tuple[str, float | None]:
+    return ("done", outcome.score) if outcome.ok else ("stopped" if outcome.stopped else "failed", None)
+
+
+@contextlib.contextmanager
+def _watchdog(data: TrialData, expire: Callable[[], None]) -> Iterator[None]:
+    """Call `expire` if the configuration runs `data.watchdog_grace_s` past its limit.
+
+    The families check their fit clock (`automl.models.base`); a fit that never returns to
+    Python to do so (a hung library, a plug-in family without checks) would hold the
+    worker, and with no time budget the job, for ever.
+    """
+    limits = [t for t in (data.deadline, None if data.max_trial_s is None else time.time() + data.max_trial_s) if t]
+    if not limits:
+        yield
+        return
+    timer = threading.Timer(max(0.0, min(limits) - time.time()) + data.watchdog_grace_s, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _end_hung_batch(
+    store: Any, outcomes: dict[str, TrialOutcome], ids: list[str], items: list[dict[str, Any]], data: TrialData
+) -> None:
+    """Record the hung configuration as stopped and the rest of its batch as not started,
+    then end the worker: Tune sees it crash, and its retry finds them all in the store."""
+    reason = f"stopped: its fit ran {data.watchdog_grace_s:.0f}s past its time limit, so its worker was ended"
+    ended = dict(outcomes)
+    for position, (key, item) in enumerate(zip(ids, items, strict=True)):
+        family, params = split_config(item)
+        why = reason if position == 0 else "not started: an earlier configuration of its batch hung"
+        ended[key] = TrialOutcome(family, params, error=why, stopped=True)
+    try:
+        ray.get(store.add_many.remote(ended), timeout=30)
+    finally:
+        os._exit(1)
 
 
 def _no_time_for(expected_s: float | None, deadline: float | None) -> str | None:

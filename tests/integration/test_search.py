@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import ray.cloudpickle
-from tables import make_mixed_table, predict_in_subprocess
+from tables import make_mixed_table, predict_in_subprocess, small_trial_data
 
 from automl import AutoML, AutoMLClassifier, AutoMLRegressor, JobSpec
 from automl.models import register, unregister
@@ -200,17 +200,10 @@ def test_spec_file_job(tmp_path, uri):
 
 def test_batched_quick_trials_are_all_recorded_with_out_of_fold_predictions():
     """The efficiency features (batches, one store call per batch) lose nothing."""
-    from automl.data import coerce_features, infer_schema, make_folds
-    from automl.models import get_family
-    from automl.search import SearchSettings, TrialData, run_search
+    from automl.search import SearchSettings, run_search
 
-    frame = make_mixed_table(n_rows=120, seed=9)
-    schema = infer_schema(frame, "target")
-    y = (frame["target"] == "yes").to_numpy(dtype=int)
-    data = TrialData(
-        coerce_features(frame, schema), y, schema, make_folds(y, classification=True, n_folds=3, seed=0),
-        "roc_auc", {k: get_family(k) for k in ("linear", "knn")}, 0, 1,
-    )  # fmt: skip
+    data = small_trial_data(("linear", "knn"))
+    y = data.y
     planned = 60
     result = run_search(data, SearchSettings(max_trials=planned, show_progress=False, keep_models=5))
     assert len(result.rows) == planned
@@ -220,8 +213,11 @@ def test_batched_quick_trials_are_all_recorded_with_out_of_fold_predictions():
     for row in result.rows:
         assert row.status == "done", row.error
         assert np.isfinite(row.outcome.score)
-        assert row.outcome.out_of_fold.shape == (len(y), 2)
-        assert not np.isnan(row.outcome.out_of_fold).any()
+        if row.trial_id in result.fold_models:  # candidates keep their out-of-fold rows, the others drop them
+            assert row.outcome.out_of_fold.shape == (len(y), 2)
+            assert not np.isnan(row.outcome.out_of_fold).any()
+        else:
+            assert row.outcome.out_of_fold is None
     # models kept for the best five scores (compared by score: tied trials are interchangeable)
     scores = sorted((r.outcome.score for r in result.rows), reverse=True)[:5]
     kept = sorted((r.outcome.score for r in result.rows if r.trial_id in result.fold_models), reverse=True)[:5]

@@ -128,3 +128,50 @@ def test_an_inference_cap_prunes_the_lightest_members(ensemble_model, multiclass
     assert pruned == 1 and [m.family for m in cheap.members] == ["linear"] and cheap.weights == [1.0]
     np.testing.assert_allclose(cheap.predict_proba(multiclass_table).sum(axis=1), 1.0)
     assert inference_cost(cheap, multiclass_table)["batch_ms_per_row"] > 0
+
+
+def _noisy_views(n, seed, views=3):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    parts = []
+    for _ in range(views):
+        p = 1 / (1 + np.exp(-(y + rng.normal(scale=1.5, size=n))))
+        parts.append(np.column_stack([1 - p, p]))
+    return y, parts
+
+
+def test_a_time_limited_ensemble_samples_rows_and_says_so():
+    y, parts = _noisy_views(20_000, seed=3)
+    candidates, metric = _candidates(parts)
+    plan = plan_ensemble(candidates, y, metric, "binary", "selection", seed=0, time_limit_s=1e-4)
+    assert "sampled rows" in plan.reason and "share of the budget" in plan.reason
+    unlimited = plan_ensemble(candidates, y, metric, "binary", "selection", seed=0)
+    assert "sampled" not in unlimited.reason
+
+
+def test_a_holdout_with_one_validated_positive_keeps_the_best_trial_instead_of_raising():
+    rng = np.random.default_rng(4)
+    y = np.zeros(500, dtype=int)
+    y[:5] = 1
+    oof = np.full((500, 2), np.nan)
+    valid = np.r_[0, np.arange(100, 200)]  # the holdout part: one positive among its rows
+    oof[valid] = rng.dirichlet([1, 1], size=len(valid))
+    candidates, metric = _candidates([oof, oof[:, ::-1].copy()])
+    plan = plan_ensemble(candidates, y, metric, "binary", "selection", seed=0)
+    assert plan.method == "best" and "fewer than 2 validated rows" in plan.reason
+
+
+def test_nested_folds_with_a_rare_class_score_every_fold():
+    y, parts = _noisy_views(300, seed=5, views=2)
+    y[:] = 0
+    y[:3] = 1  # three positives: three stratified nested folds, each with one
+    candidates, metric = _candidates(parts)
+    plan = plan_ensemble(candidates, y, metric, "binary", "selection", seed=0)
+    assert np.isfinite(plan.best_single_nested_score)
+
+
+def test_an_ensemble_with_no_time_left_still_ends_with_a_plan():
+    y, parts = _noisy_views(400, seed=6)
+    candidates, metric = _candidates(parts)
+    plan = plan_ensemble(candidates, y, metric, "binary", "selection", seed=0, time_limit_s=0.0)
+    assert plan.trial_ids and "rounds" in plan.reason  # the fewest rounds, all 400 rows (below the row floor)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pickle
+import time
+
 import numpy as np
 import optuna
 from ray.tune.search.optuna import OptunaSearch
@@ -57,13 +60,39 @@ def test_torn_or_altered_batches_are_ignored(tmp_path):
 def test_resumed_store_keeps_earlier_trials_and_journals_only_new_ones(tmp_path):
     journal = SearchJournal(str(tmp_path / "search"))
     journal.start({})
-    restored = {"a.0": _outcome("linear", {"C": 1.0}, 0.7, fold_models=["m"])}
-    store = TrialStore("roc_auc", keep_models=2, journal=journal, restored=restored, elapsed_before_s=10.0)
+    journal.append({"a.0": _outcome("linear", {"C": 1.0}, 0.7, fold_models=["m"])}, 10.0)  # the earlier run
+    store = TrialStore("roc_auc", keep_models=2, journal=journal, started_at=time.time() - 10.0)
     store.add_many({"b.0": _outcome("knn", {"n_neighbors": 3}, 0.6, fold_models=["k"])})
     assert set(store.outcomes()) == {"a.0", "b.0"}
     assert store.fold_models(["a.0", "b.0"]) == {"a.0": ["m"], "b.0": ["k"]}
     state = journal.load()
-    assert list(state.outcomes) == ["b.0"] and state.elapsed_s >= 10.0
+    assert state.n_records == 2 and state.elapsed_s >= 10.0
+
+
+def test_a_restarted_store_reads_back_every_batch_and_writes_under_a_new_name(tmp_path):
+    journal = SearchJournal(str(tmp_path / "search"))
+    journal.start({})
+    first = TrialStore("roc_auc", keep_models=2, journal=pickle.loads(pickle.dumps(journal)))
+    first.add_many({"a.0": _outcome("linear", {"C": 1.0}, 0.7, fold_models=["m"])})
+    first.add_many({"b.0": _outcome("linear", {"C": 2.0}, 0.8, fold_models=["n"])})
+    # Ray restarts an actor from its constructor's arguments: the same pickled journal
+    restarted = TrialStore("roc_auc", keep_models=2, journal=pickle.loads(pickle.dumps(journal)))
+    assert set(restarted.outcomes()) == {"a.0", "b.0"}
+    assert restarted.fold_models(["a.0", "b.0"]) == {"a.0": ["m"], "b.0": ["n"]}
+    restarted.add_many({"c.0": _outcome("linear", {"C": 3.0}, 0.9, fold_models=["o"])})
+    assert set(journal.load().outcomes) == {"a.0", "b.0", "c.0"}  # no batch was overwritten
+
+
+def test_only_candidates_keep_out_of_fold_predictions_and_models():
+    store = TrialStore("roc_auc", keep_models=1)
+    store.add_many({"a.0": _outcome("linear", {"C": 1.0}, 0.7, fold_models=["m"])})
+    store.add_many({"b.0": _outcome("linear", {"C": 2.0}, 0.8, fold_models=["n"])})  # beats a.0: a.0 goes
+    store.add_many({"c.0": _outcome("knn", {"n_neighbors": 3}, 0.6, fold_models=["k"])})  # knn's best stays
+    outcomes = store.outcomes()
+    assert outcomes["a.0"].out_of_fold is None and store.fold_models(["a.0"]) == {}
+    assert outcomes["b.0"].out_of_fold is not None and outcomes["c.0"].out_of_fold is not None
+    assert sorted(store.kept_ids()) == ["b.0", "c.0"]
+    assert outcomes["a.0"].score == 0.7  # the leaderboard keeps every score
 
 
 def test_restored_history_reaches_optuna_and_counts_toward_the_limit():

@@ -1,0 +1,211 @@
+"""A job's first step: check the input, prepare the data the trials read, and estimate
+what the steps after the search will cost.
+
+Everything a user can get wrong is found here, before Ray starts and before any output
+is written: a refusal costs seconds, never the budget.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from automl.data.fingerprint import table_fingerprint
+from automl.data.ingest import normalize_frame
+from automl.data.schema import TableSchema, coerce_features, infer_schema
+from automl.data.splits import make_folds
+from automl.data.target import (
+    check_enough_rows,
+    check_scorable,
+    drop_unusable_targets,
+    encode_known,
+    encode_target,
+    order_classes,
+)
+from automl.errors import DataError, SpecError
+from automl.evaluation.metrics import Metric, resolve_metric
+from automl.models import registry
+from automl.models.base import ModelFamily
+from automl.search.trial import TrialData, build_pipeline, join_config
+from automl.spec import JobSpec
+
+# A trial holds its fold's rows, their transformed matrix and the fitted model beside the
+# shared table: a few copies of the table, plus what the libraries take on their own.
+TRIAL_MEMORY_TABLE_COPIES = 4.0
+TRIAL_MEMORY_BASE_BYTES = 256 * 2**20
+# The cheapest configuration's cost is measured on this many training rows, then scaled.
+FLOOR_SAMPLE_ROWS = 2_000
+FLOOR_SAFETY = 1.5  # the scaled estimate is rough; fitting in the driver must not overrun
+# From the search's start to its first trial running (Tune's set-up), on 2 CPUs.
+SEARCH_START_S = 1.0
+# After the ensemble: the drift reference, inference timing, the best single model,
+# saving and the report, scoring a test table. Measured on this machine's 2 CPUs.
+FINISH_BASE_S = 1.0
+FINISH_S_PER_CELL = 4e-8  # rows x columns of the training and test tables
+
+
+@dataclass
+class Prepared:
+    """The checked input of a job and what the search reads."""
+
+    data: TrialData
+    schema: TableSchema
+    metric: Metric
+    sample: pd.DataFrame  # raw input rows, to time the final model's predictions
+    fingerprint: str
+    n_rows: int
+    notes: list[str] = field(default_factory=list)
+    positive_class_reason: str | None = None
+
+    @property
+    def floor_config(self) -> dict[str, Any]:
+        """The cheapest searched family's default configuration (the registry lists the
+        families cheapest first; a spec may name them in any order)."""
+        order = registry.family_keys()
+        key = min(self.data.families, key=lambda k: order.index(k) if k in order else len(order))
+        return join_config(key, self.data.families[key].default_params(self.n_rows, self.schema.task))
+
+
+def prepare(frame: pd.DataFrame, spec: JobSpec, test: pd.DataFrame | None = None) -> Prepared:
+    """Check the table (and the test table) against the spec; build the trials' data.
+
+    Raises:
+        AutoMLError: with one line that says what to change.
+    """
+    notes: list[str] = []
+    target = spec.data.target
+    frame = normalize_frame(frame, where="the training table")
+    frame = drop_unusable_targets(frame, target, notes)
+    schema = infer_schema(frame, target, spec.task)
+    schema = order_classes(schema, frame[target], spec.data.positive_class)
+    reason = None
+    if schema.task == "binary":
+        given = spec.data.positive_class is not None
+        reason = "given in the spec" if given else "the minority class (on a tie, the label that sorts last)"
+    metric = resolve_metric(spec.metric, schema.task)
+    notes.extend(schema.notes)
+    families = _families(spec, len(frame), schema.task, notes)
+    y = encode_target(frame[target], schema)
+    check_enough_rows(y, schema, spec.search.cv_folds)
+    folds = make_folds(
+        y, classification=schema.task != "regression", n_folds=spec.search.cv_folds, seed=spec.search.seed
+    )
+    check_scorable(y, folds, schema, metric.name, metric.needs_both_classes)
+    if test is not None:
+        _check_test(normalize_frame(test, where="the test table"), schema, metric)
+    data = TrialData(
+        X=coerce_features(frame, schema),
+        y=y,
+        schema=schema,
+        folds=folds,
+        metric=metric.name,
+        families=families,
+        seed=spec.search.seed,
+        n_threads=max(1, int(spec.resources.cpus_per_trial)),
+    )
+    return Prepared(
+        data=data,
+        schema=schema,
+        metric=metric,
+        sample=frame.drop(columns=[target]).head(1000),
+        fingerprint=table_fingerprint(frame, schema.to_dict()),
+        n_rows=len(frame),
+        notes=notes,
+        positive_class_reason=reason,
+    )
+
+
+def trial_memory_bytes(X: pd.DataFrame) -> int:
+    """The memory one trial declares to Ray, from the table's size."""
+    return int(TRIAL_MEMORY_TABLE_COPIES * frame_bytes(X) + TRIAL_MEMORY_BASE_BYTES)
+
+
+def frame_bytes(frame: pd.DataFrame, sample_rows: int = 1_000) -> int:
+    """A table's memory, with text columns sized from a sample (deep sizing of a
+    million strings takes seconds)."""
+    total = int(frame.memory_usage(index=False, deep=False).sum())
+    n = len(frame)
+    head = frame.head(sample_rows)
+    for name in [c for c in frame.columns if frame[c].dtype == object]:
+        per_value = head[name].memory_usage(index=False, deep=True) / max(len(head), 1)
+        total += int(per_value * n)
+    return total
+
+
+def floor_seconds(prepared: Prepared) -> float:
+    """What the cheapest configuration costs on every fold, from a timed fit of up to
+    `FLOOR_SAMPLE_ROWS` rows of the first fold, scaled by rows where the folds are larger.
+
+    It is fitted twice and the second fit timed: the first one pays for imports and
+    first-call set-up, which a fold's fit in a preloaded worker does not.
+    """
+    data = prepared.data
+    config = prepared.floor_config
+    family_key = config["model"]
+    params = {k.split("__", 1)[1]: v for k, v in config.items() if k != "model"}
+    train, valid = data.folds.splits[0]
+    rng = np.random.default_rng(data.seed)
+    sample = np.sort(rng.choice(train, size=min(len(train), FLOOR_SAMPLE_ROWS), replace=False))
+    X_sample, y_sample, X_valid = data.X.iloc[sample], data.y[sample], data.X.iloc[valid[: len(sample)]]
+    seconds = 0.0
+    for _ in range(2):
+        pipeline = build_pipeline(data.families[family_key], params, data.schema, data.seed, data.n_threads)
+        start = time.perf_counter()
+        try:
+            pipeline.fit(X_sample, y_sample)
+            pipeline.predict(X_valid)
+        except Exception:  # noqa: BLE001 - the search records why; the estimate just has no figure
+            return 0.0
+        seconds = time.perf_counter() - start
+    per_fold = [seconds * max(1.0, (len(t) + len(v)) / (2 * len(sample))) for t, v in data.folds.splits]
+    return FLOOR_SAFETY * sum(per_fold)
+
+
+def finish_seconds(prepared: Prepared, test_rows: int) -> float:
+    """The share kept for the steps after the ensemble (see `FINISH_S_PER_CELL`)."""
+    n_columns = max(1, len(prepared.schema.features))
+    return FINISH_BASE_S + FINISH_S_PER_CELL * (prepared.n_rows + test_rows) * n_columns
+
+
+def _families(spec: JobSpec, n_rows: int, task: str, notes: list[str]) -> dict[str, ModelFamily]:
+    keys = spec.search.models or registry.family_keys()
+    families = {}
+    for key in keys:
+        family = registry.get_family(key)
+        reason = family.unsuitable_reason(n_rows, task)
+        if reason:
+            notes.append(reason)
+        else:
+            families[key] = family
+    if not families:
+        raise SpecError("no model family can be searched on this table: " + "; ".join(notes[-len(keys) :]))
+    return families
+
+
+def _check_test(test: pd.DataFrame, schema: TableSchema, metric: Metric) -> None:
+    """A test table must have the target and the features, and be scorable by the metric."""
+    if schema.target not in test.columns:
+        raise DataError(f"the test table has no target column {schema.target!r}")
+    coerce_features(test.head(100), schema)  # a missing feature column is named now, not after the search
+    labels = test[schema.target].dropna()
+    if labels.empty:
+        raise DataError(f"every value of target column {schema.target!r} in the test table is missing")
+    if schema.task == "regression":
+        return
+    known = encode_known(labels, schema)
+    known = known[known >= 0]
+    if len(known) == 0:
+        raise DataError(f"no row of the test table has a class of target {schema.target!r} seen in training")
+    if metric.needs_both_classes and len(np.unique(known)) < 2:
+        only = (schema.classes or [])[int(known[0])]
+        raise DataError(
+            f"the test table holds only class {only!r} of target {schema.target!r}: {metric.name} cannot be "
+            "computed on it; give a test table with both classes, or choose --metric accuracy"
+        )
+
+
+__all__ = ["Prepared", "finish_seconds", "floor_seconds", "frame_bytes", "prepare", "trial_memory_bytes"]
