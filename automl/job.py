@@ -25,14 +25,15 @@ from automl.artifacts.run_directory import JOB_FILE, JOURNAL_DIR, RunDirectory
 from automl.artifacts.store import save_model
 from automl.budget import Budget
 from automl.data.ingest import read_table
-from automl.data.target import encode_known, positive_class
-from automl.ensemble.builder import ensemble_seconds, validated_rows
+from automl.data.splits import HOLDOUT_FRACTION, make_folds
+from automl.data.target import check_scorable, encode_known, positive_class
+from automl.ensemble.builder import ENSEMBLE_MIN_S, ensemble_seconds, validated_rows
 from automl.ensemble.final import build_final_model
 from automl.ensemble.predictor import TabularModel
 from automl.errors import DataError, SpecError
 from automl.evaluation.leaderboard import leaderboard_frame
 from automl.evaluation.report import write_report
-from automl.preparation import SEARCH_START_S, Prepared, finish_seconds, floor_seconds, prepare, trial_memory_bytes
+from automl.preparation import SEARCH_START_S, Prepared, choose_floor, finish_seconds, prepare, trial_memory_bytes
 from automl.spec import JobSpec
 
 # The ensemble's share of the budget at most: beyond it, it works on fewer rows and rounds.
@@ -130,6 +131,9 @@ def fit_table(
     with contextlib.ExitStack() as ray_context:
         with budget.step("ray_start"):
             ray_context.enter_context(ray_session(spec.resources.address, preload=WORKER_PRELOAD))
+        with budget.step("fallback_timing"):
+            choose_floor(prepared, spec.budget.time_s)
+            _holdout_when_folds_do_not_fit(budget, prepared, spec, 0 if test is None else len(test))
         _plan_budget(budget, prepared, spec, 0 if test is None else len(test))
         if before_search is not None:
             before_search()
@@ -233,16 +237,44 @@ def _plan_budget(budget: Budget, prepared: Prepared, spec: JobSpec, test_rows: i
         cap_s=ENSEMBLE_MAX_SHARE * float(spec.budget.time_s or 0.0),
     )
     finish_s = finish_seconds(prepared, test_rows)
-    budget.reserve("ensemble", ensemble_s)
-    budget.reserve("finish", finish_s)
-    floor_s = floor_seconds(prepared)
+    floor_s = prepared.floor_s
     family = prepared.floor_config["model"]
+    # the ensemble can shrink to its least (fewer rows and rounds): only that is required
     budget.require(
-        SEARCH_START_S + floor_s + ensemble_s + finish_s,
+        SEARCH_START_S + floor_s + ENSEMBLE_MIN_S + finish_s,
         f"{budget.elapsed():.1f}s spent so far starting Ray and reading the data, about {floor_s:.1f}s for the "
-        f"cheapest model ({family}) on {len(prepared.data.folds)} fold(s), {ensemble_s + finish_s:.1f}s for the "
-        "ensemble and saving",
+        f"cheapest model ({family}) on {len(prepared.data.folds)} fold(s), {ENSEMBLE_MIN_S + finish_s:.1f}s for "
+        "the ensemble and saving",
     )
+    spare = budget.left() - (SEARCH_START_S + floor_s + finish_s)
+    budget.reserve("ensemble", max(ENSEMBLE_MIN_S, min(ensemble_s, spare)))
+    budget.reserve("finish", finish_s)
+
+
+def _holdout_when_folds_do_not_fit(budget: Budget, prepared: Prepared, spec: JobSpec, test_rows: int) -> None:
+    """Validate on a holdout split when the cheapest model cannot be fitted on every fold
+    in the budget but can be on one: a model scored on a holdout beats no model."""
+    folds = prepared.data.folds
+    if not budget.limited or len(folds) == 1:
+        return
+    after = SEARCH_START_S + ENSEMBLE_MIN_S + finish_seconds(prepared, test_rows)
+    if after + prepared.floor_s <= budget.left():
+        return
+    holdout = make_folds(
+        prepared.data.y, classification=prepared.schema.task != "regression", n_folds=1, seed=spec.search.seed,
+        holdout=True,
+    )  # fmt: skip
+    check_scorable(prepared.data.y, holdout, prepared.schema, prepared.metric.name, prepared.metric.needs_both_classes)
+    rows = lambda f: sum(len(t) + len(v) for t, v in f.splits)  # noqa: E731
+    holdout_s = prepared.floor_s * rows(holdout) / rows(folds)
+    if after + holdout_s > budget.left():
+        return  # not even one split fits: _plan_budget refuses the budget
+    prepared.notes.append(
+        f"validation: a holdout of {HOLDOUT_FRACTION:.0%} of the rows instead of {len(folds)} folds, which would "
+        f"take the cheapest model about {prepared.floor_s:.0f}s of the {budget.left():.0f}s left"
+    )
+    prepared.data.folds = holdout
+    prepared.floor_s = holdout_s
 
 
 def _trial_timeout(spec: JobSpec) -> float | None:

@@ -37,9 +37,15 @@ from automl.spec import JobSpec
 # shared table: a few copies of the table, plus what the libraries take on their own.
 TRIAL_MEMORY_TABLE_COPIES = 4.0
 TRIAL_MEMORY_BASE_BYTES = 256 * 2**20
-# The cheapest configuration's cost is measured on this many training rows, then scaled.
-FLOOR_SAMPLE_ROWS = 2_000
-FLOOR_SAFETY = 1.5  # the scaled estimate is rough; fitting in the driver must not overrun
+# The fallback configuration's cost is measured on this many training rows (and a quarter
+# of it), then scaled; the first this many searched families are candidates.
+FLOOR_SAMPLE_ROWS = 20_000
+FLOOR_SAMPLE_CELLS = 1_000_000  # at most this many rows x columns in the larger sample
+FLOOR_MIN_ROWS = 500
+FLOOR_CANDIDATES = 2
+FLOOR_GOOD_SHARE = 0.5  # a first candidate cheaper than this share of the budget is kept
+FLOOR_TIMING_SHARE = 0.05  # no further candidate is timed once timing took this share of the budget
+FLOOR_SAFETY = 1.1  # the scaled estimate is rough; the search and the fallback absorb the rest
 # From the search's start to its first trial running (Tune's set-up), on 2 CPUs.
 SEARCH_START_S = 1.0
 # After the ensemble: the drift reference, inference timing, the best single model,
@@ -61,13 +67,8 @@ class Prepared:
     notes: list[str] = field(default_factory=list)
     positive_class_reason: str | None = None
 
-    @property
-    def floor_config(self) -> dict[str, Any]:
-        """The cheapest searched family's default configuration (the registry lists the
-        families cheapest first; a spec may name them in any order)."""
-        order = registry.family_keys()
-        key = min(self.data.families, key=lambda k: order.index(k) if k in order else len(order))
-        return join_config(key, self.data.families[key].default_params(self.n_rows, self.schema.task))
+    floor_config: dict[str, Any] = field(default_factory=dict)
+    floor_s: float = 0.0  # its estimated cost on every fold
 
 
 def prepare(frame: pd.DataFrame, spec: JobSpec, test: pd.DataFrame | None = None) -> Prepared:
@@ -136,33 +137,71 @@ def frame_bytes(frame: pd.DataFrame, sample_rows: int = 1_000) -> int:
     return total
 
 
-def floor_seconds(prepared: Prepared) -> float:
-    """What the cheapest configuration costs on every fold, from a timed fit of up to
-    `FLOOR_SAMPLE_ROWS` rows of the first fold, scaled by rows where the folds are larger.
+def choose_floor(prepared: Prepared, budget_s: float | None = None) -> None:
+    """Pick the configuration a job is sure to fit: the cheapest configuration of the first
+    searched family (the registry lists them cheapest first), or of the next one when that
+    is estimated to cost less and the first would take more than `FLOOR_GOOD_SHARE` of
+    the budget. Sets `prepared.floor_config` and `prepared.floor_s`."""
+    order = registry.family_keys()
+    keys = sorted(prepared.data.families, key=lambda k: order.index(k) if k in order else len(order))
+    best: tuple[float, dict[str, Any]] | None = None
+    started = time.perf_counter()
+    for key in keys[:FLOOR_CANDIDATES]:
+        if best is not None and budget_s is not None and time.perf_counter() - started > FLOOR_TIMING_SHARE * budget_s:
+            break
+        family = prepared.data.families[key]
+        config = join_config(key, family.cheapest_params(prepared.n_rows, prepared.schema.task))
+        seconds = floor_seconds(prepared.data, config)
+        if seconds is not None and (best is None or seconds < best[0]):
+            best = (seconds, config)
+        if best is not None and (budget_s is None or best[0] <= FLOOR_GOOD_SHARE * budget_s):
+            break
+    if best is None:  # every candidate failed on the sample: the search will say why
+        key = keys[0]
+        best = (
+            0.0,
+            join_config(key, prepared.data.families[key].cheapest_params(prepared.n_rows, prepared.schema.task)),
+        )
+    prepared.floor_s, prepared.floor_config = best
 
-    It is fitted twice and the second fit timed: the first one pays for imports and
-    first-call set-up, which a fold's fit in a preloaded worker does not.
+
+def floor_seconds(data: TrialData, config: dict[str, Any]) -> float | None:
+    """What `config` costs on every fold, from fits of two samples of the first fold's rows.
+
+    The two sizes give a fixed cost and a cost per row (a fit of a few thousand rows is
+    mostly fixed cost: scaled by rows alone, it overstated a million-row fit severalfold);
+    folds no larger than the bigger sample cost what it cost. A first, untimed fit pays for
+    imports and first-call set-up, which a fold's fit in a preloaded worker does not.
+    Samples are smaller on wide tables, so that timing stays cheap. None: the fit failed.
     """
-    data = prepared.data
-    config = prepared.floor_config
-    family_key = config["model"]
+    family = data.families[config["model"]]
     params = {k.split("__", 1)[1]: v for k, v in config.items() if k != "model"}
     train, valid = data.folds.splits[0]
     rng = np.random.default_rng(data.seed)
-    sample = np.sort(rng.choice(train, size=min(len(train), FLOOR_SAMPLE_ROWS), replace=False))
-    X_sample, y_sample, X_valid = data.X.iloc[sample], data.y[sample], data.X.iloc[valid[: len(sample)]]
-    seconds = 0.0
-    for _ in range(2):
-        pipeline = build_pipeline(data.families[family_key], params, data.schema, data.seed, data.n_threads)
+    large = min(len(train), max(FLOOR_MIN_ROWS, min(FLOOR_SAMPLE_ROWS, FLOOR_SAMPLE_CELLS // max(data.X.shape[1], 1))))
+    sizes = [min(len(train), large // 4), min(len(train), large // 4), large]  # warm-up, small, large
+    timed = []
+    for size in sizes:
+        sample = np.sort(rng.choice(train, size=size, replace=False))
+        pipeline = build_pipeline(family, params, data.schema, data.seed, data.n_threads)
         start = time.perf_counter()
         try:
-            pipeline.fit(X_sample, y_sample)
-            pipeline.predict(X_valid)
+            pipeline.fit(data.X.iloc[sample], data.y[sample])
+            pipeline.predict(data.X.iloc[valid[:size]])
         except Exception:  # noqa: BLE001 - the search records why; the estimate just has no figure
-            return 0.0
-        seconds = time.perf_counter() - start
-    per_fold = [seconds * max(1.0, (len(t) + len(v)) / (2 * len(sample))) for t, v in data.folds.splits]
-    return FLOOR_SAFETY * sum(per_fold)
+            return None
+        timed.append((size, time.perf_counter() - start))
+    (small, t_small), (large, t_large) = timed[1], timed[2]
+    # between no fixed cost (all of the time per row: the most it can be) and a third of that
+    proportional = t_large / large
+    per_row = (t_large - t_small) / (large - small) if large > small else proportional
+    per_row = min(proportional, max(proportional / 3, per_row))
+    fixed = max(0.0, t_large - per_row * large)
+    total = 0.0
+    for fold_train, fold_valid in data.folds.splits:
+        rows = len(fold_train) + len(fold_valid)
+        total += t_large if rows <= 2 * large else fixed + per_row * rows
+    return FLOOR_SAFETY * total
 
 
 def finish_seconds(prepared: Prepared, test_rows: int) -> float:
@@ -208,4 +247,12 @@ def _check_test(test: pd.DataFrame, schema: TableSchema, metric: Metric) -> None
         )
 
 
-__all__ = ["Prepared", "finish_seconds", "floor_seconds", "frame_bytes", "prepare", "trial_memory_bytes"]
+__all__ = [
+    "Prepared",
+    "choose_floor",
+    "finish_seconds",
+    "floor_seconds",
+    "frame_bytes",
+    "prepare",
+    "trial_memory_bytes",
+]

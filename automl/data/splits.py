@@ -29,15 +29,16 @@ class Folds:
         return len(self.splits)
 
 
-def make_folds(y: np.ndarray, *, classification: bool, n_folds: int = 5, seed: int = 0) -> Folds:
+def make_folds(y: np.ndarray, *, classification: bool, n_folds: int = 5, seed: int = 0, holdout: bool = False) -> Folds:
     """Make k seeded folds (stratified for classification), or a holdout for large data.
 
     Classification is always stratified, even with classes rarer than the folds (which
     scikit-learn only warns about): every class with at least two rows then has rows in
     every fold's training part, so no model meets a fold that lacks a class it needs.
+    `holdout` asks for the holdout split whatever the size (a budget too short for k folds).
     """
     n_rows = len(y)
-    if n_rows >= HOLDOUT_MIN_ROWS:
+    if holdout or n_rows >= HOLDOUT_MIN_ROWS:
         index = np.arange(n_rows)
         train, valid = train_test_split(
             index,

@@ -56,6 +56,11 @@ class ModelFamily(ABC):
     def make_estimator(self, params: dict[str, Any], task: str, seed: int, n_threads: int) -> BaseEstimator:
         """A fresh, unfitted scikit-learn estimator for these parameters."""
 
+    def cheapest_params(self, n_rows: int, task: str) -> dict[str, Any]:
+        """The family's cheapest useful configuration, inside `search_space`'s ranges: what
+        a job fits when the search found nothing in its budget (default: `default_params`)."""
+        return self.default_params(n_rows, task)
+
     def unsuitable_reason(self, n_rows: int, task: str) -> str | None:
         """Why this family should not be searched on this data, or None if it should."""
         if self.max_rows is not None and n_rows > self.max_rows:

@@ -16,6 +16,8 @@ from automl.models.base import (
     scaled_with_rows,
 )
 
+MIN_ITERATIONS = 50  # the fewest boosting rounds searched
+
 
 class _ClockedLoss:
     """A boosting loss that checks the fit clock whenever a round asks for its gradients.
@@ -76,7 +78,7 @@ class HistGradientBoosting(ModelFamily):
 
     def search_space(self, trial: Suggester, n_rows: int, task: str) -> None:
         trial.suggest_float("learning_rate", 0.01, 0.3, log=True)
-        trial.suggest_int("max_iter", 50, n_estimators_cap(n_rows), log=True)
+        trial.suggest_int("max_iter", MIN_ITERATIONS, n_estimators_cap(n_rows), log=True)
         trial.suggest_int("max_leaf_nodes", 8, 128, log=True)
         trial.suggest_int("min_samples_leaf", 2, scaled_with_rows(n_rows, rows_per_unit=20, low=3, high=100), log=True)
         trial.suggest_float("l2_regularization", 1e-6, 10.0, log=True)
@@ -89,6 +91,9 @@ class HistGradientBoosting(ModelFamily):
             "min_samples_leaf": min(20, scaled_with_rows(n_rows, rows_per_unit=20, low=2, high=100)),
             "l2_regularization": 1e-6,
         }
+
+    def cheapest_params(self, n_rows: int, task: str) -> dict[str, Any]:
+        return {**self.default_params(n_rows, task), "max_iter": MIN_ITERATIONS}
 
     def make_estimator(self, params: dict[str, Any], task: str, seed: int, n_threads: int) -> BaseEstimator:
         cls = TimedHistGradientBoostingClassifier if is_classification(task) else TimedHistGradientBoostingRegressor

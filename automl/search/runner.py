@@ -212,7 +212,7 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
         space=space,
         metric="score",
         mode=metric.mode,
-        points_to_evaluate=remaining_defaults(default_points(data.families, n_rows, data.schema.task), restored),
+        points_to_evaluate=remaining_defaults(_first_points(data, settings.floor_config), restored),
         sampler=make_sampler(settings.strategy, settings.seed),
         storage=restored_storage(restored.outcomes, space, metric.mode) if restored.outcomes else None,
     )
@@ -252,7 +252,7 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
                 tuner.fit()
         outcomes: dict[str, TrialOutcome] = ray.get(store.outcomes.remote())
         rows = [_row(trial_id, outcome) for trial_id, outcome in restored.outcomes.items()] + _rows(monitor, outcomes)
-        if settings.floor_config is not None and not any(o.ok for o in outcomes.values()):
+        if settings.floor_config and not any(o.ok for o in outcomes.values()):
             rows.append(_floor_trial(settings.floor_config, data, store))
         fold_models = StoredModels(store, ray.get(store.kept_ids.remote()), scratch)  # lives on until closed
     except BaseException:
@@ -271,6 +271,15 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
         retried=monitor.retried,
         concurrency=concurrency,
     )
+
+
+def _first_points(data: TrialData, floor_config: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Each family's default, after the fallback configuration: started first, it ends
+    within the budget the job checked it fits, while the search goes on beside it."""
+    points = default_points(data.families, data.folds.n_rows, data.schema.task)
+    if floor_config:
+        points = [floor_config, *(p for p in points if p != floor_config)]
+    return points
 
 
 def _trial_resources(settings: SearchSettings) -> dict[str, float]:
