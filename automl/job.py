@@ -25,7 +25,7 @@ from automl.artifacts.run_directory import JOB_FILE, JOURNAL_DIR, RunDirectory
 from automl.artifacts.store import save_model
 from automl.budget import Budget
 from automl.data.ingest import read_table
-from automl.data.splits import HOLDOUT_FRACTION, make_folds
+from automl.data.splits import HOLDOUT_FRACTION, Folds, make_folds
 from automl.data.target import check_scorable, encode_known, positive_class
 from automl.ensemble.builder import ENSEMBLE_MIN_S, ensemble_seconds, validated_rows
 from automl.ensemble.final import build_final_model
@@ -133,7 +133,9 @@ def fit_table(
             ray_context.enter_context(ray_session(spec.resources.address, preload=WORKER_PRELOAD))
         with budget.step("fallback_timing"):
             choose_floor(prepared, spec.budget.time_s)
-            _holdout_when_folds_do_not_fit(budget, prepared, spec, 0 if test is None else len(test))
+            _holdout_when_folds_do_not_fit(
+                budget, prepared, spec, 0 if test is None else len(test), _journaled_splits(journal) if resume else None
+            )
         _plan_budget(budget, prepared, spec, 0 if test is None else len(test))
         if before_search is not None:
             before_search()
@@ -251,23 +253,35 @@ def _plan_budget(budget: Budget, prepared: Prepared, spec: JobSpec, test_rows: i
     budget.reserve("finish", finish_s)
 
 
-def _holdout_when_folds_do_not_fit(budget: Budget, prepared: Prepared, spec: JobSpec, test_rows: int) -> None:
+def _journaled_splits(journal: str | None) -> int | None:
+    """How many splits the journal's trials were validated on (None: no journal yet)."""
+    from automl.search.journal import SearchJournal
+
+    if journal is None or not SearchJournal(journal).exists():
+        return None
+    splits = SearchJournal(journal).meta().get("n_splits")
+    return None if splits is None else int(splits)
+
+
+def _holdout_when_folds_do_not_fit(
+    budget: Budget, prepared: Prepared, spec: JobSpec, test_rows: int, journaled_splits: int | None = None
+) -> None:
     """Validate on a holdout split when the cheapest model cannot be fitted on every fold
-    in the budget but can be on one: a model scored on a holdout beats no model."""
+    in the budget but can be on one: a model scored on a holdout beats no model. A resumed
+    search keeps the split its journal's trials were validated on."""
     folds = prepared.data.folds
-    if not budget.limited or len(folds) == 1:
+    if len(folds) == 1 or journaled_splits == len(folds):
         return
     after = SEARCH_START_S + ENSEMBLE_MIN_S + finish_seconds(prepared, test_rows)
-    if after + prepared.floor_s <= budget.left():
+    if journaled_splits != 1 and (not budget.limited or after + prepared.floor_s <= budget.left()):
         return
     holdout = make_folds(
         prepared.data.y, classification=prepared.schema.task != "regression", n_folds=1, seed=spec.search.seed,
         holdout=True,
     )  # fmt: skip
     check_scorable(prepared.data.y, holdout, prepared.schema, prepared.metric.name, prepared.metric.needs_both_classes)
-    rows = lambda f: sum(len(t) + len(v) for t, v in f.splits)  # noqa: E731
-    holdout_s = prepared.floor_s * rows(holdout) / rows(folds)
-    if after + holdout_s > budget.left():
+    holdout_s = prepared.floor_s * _fitted_rows(holdout) / _fitted_rows(folds)
+    if journaled_splits != 1 and after + holdout_s > budget.left():
         return  # not even one split fits: _plan_budget refuses the budget
     prepared.notes.append(
         f"validation: a holdout of {HOLDOUT_FRACTION:.0%} of the rows instead of {len(folds)} folds, which would "
@@ -275,6 +289,11 @@ def _holdout_when_folds_do_not_fit(budget: Budget, prepared: Prepared, spec: Job
     )
     prepared.data.folds = holdout
     prepared.floor_s = holdout_s
+
+
+def _fitted_rows(folds: Folds) -> int:
+    """Rows a configuration fits and predicts over all the splits (its cost goes with them)."""
+    return sum(len(train) + len(valid) for train, valid in folds.splits)
 
 
 def _trial_timeout(spec: JobSpec) -> float | None:

@@ -176,6 +176,7 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
         data.max_trial_s = settings.max_trial_share * budget
     if settings.trial_timeout_s is not None:
         data.max_trial_s = min(data.max_trial_s or math.inf, settings.trial_timeout_s)
+    data.floor_config = settings.floor_config or None
     metric = get_metric(data.metric)
     n_rows = data.folds.n_rows
     meta = {
@@ -183,6 +184,7 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
         "max_trials": settings.max_trials,
         "time_budget_s": budget,
         "fingerprint": settings.fingerprint,
+        "n_splits": len(data.folds),  # a resume validates on the same split (k folds or a holdout)
     }
     journal.start(meta, resume=settings.resume)
     left = None if settings.max_trials is None else settings.max_trials - len(restored.outcomes)

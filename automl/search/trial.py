@@ -45,6 +45,9 @@ class TrialData:
     max_trial_s: float | None = None  # a trial projected to take longer stops early
     #: a configuration still running this long past its limit has its worker ended
     watchdog_grace_s: float = 30.0
+    #: the job's fallback configuration: only the budget's end stops it, not the per-trial
+    #: share (the job checked that the budget fits it)
+    floor_config: dict[str, Any] | None = None
 
     @property
     def n_classes(self) -> int:

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import ray
@@ -72,8 +73,11 @@ def run_trial(config: dict[str, Any], data: TrialData, store: Any) -> None:
             family, params = split_config(item)
             outcome = TrialOutcome(family, params, error=reason, stopped=True)
         else:
-            with _watchdog(data, functools.partial(_end_hung_batch, store, outcomes, ids[index:], items[index:], data)):
-                outcome = evaluate_config(item, data)
+            limits = replace(data, max_trial_s=None) if item == data.floor_config else data
+            with _watchdog(
+                limits, functools.partial(_end_hung_batch, store, outcomes, ids[index:], items[index:], data)
+            ):
+                outcome = evaluate_config(item, limits)
         if outcome.ok and not bar.wants(outcome.score, outcome.family):
             # not an ensemble candidate: its models and out-of-fold rows are never needed
             outcome.fold_models = outcome.out_of_fold = None

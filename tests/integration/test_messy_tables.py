@@ -30,11 +30,12 @@ def test_a_ten_second_budget_on_a_small_table_ends_with_a_model():
 
 
 def test_the_cheapest_model_is_fitted_when_the_search_ends_without_one():
-    from automl.preparation import prepare
+    from automl.preparation import choose_floor, prepare
     from automl.search import SearchSettings, run_search
     from automl.spec import spec_from_options
 
     prepared = prepare(make_mixed_table(n_rows=150, seed=22), spec_from_options(train="t", target="target"))
+    choose_floor(prepared)
     # a search budget too short for Tune to start a trial: nothing is run
     settings = SearchSettings(time_budget_s=0.5, show_progress=False, floor_config=prepared.floor_config)
     result = run_search(prepared.data, settings)

@@ -50,3 +50,40 @@ def test_a_budget_too_small_is_refused_with_the_minimum_that_fits():
     message = str(error.value)
     assert "at least 8s" in message and "raise --time-budget" in message and "cheapest model" in message
     assert "\n" not in message
+
+
+def _prepared(n_rows: int = 200):
+    from tables import make_mixed_table
+
+    from automl.preparation import prepare
+    from automl.spec import spec_from_options
+
+    spec = spec_from_options(train="t", target="target")
+    return prepare(make_mixed_table(n_rows=n_rows, seed=1), spec), spec
+
+
+def test_folds_that_cannot_fit_the_budget_give_way_to_a_holdout():
+    from automl.job import _holdout_when_folds_do_not_fit
+
+    prepared, spec = _prepared()
+    prepared.floor_s = 50.0  # the cheapest model on 5 folds: more than the budget
+    _holdout_when_folds_do_not_fit(Budget(30.0), prepared, spec, 0)
+    assert len(prepared.data.folds) == 1 and "a holdout of 20%" in prepared.notes[-1]
+    assert prepared.floor_s == pytest.approx(50.0 / 5)  # one split of the rows instead of five
+
+    roomy, spec = _prepared()
+    roomy.floor_s = 5.0
+    _holdout_when_folds_do_not_fit(Budget(30.0), roomy, spec, 0)
+    assert len(roomy.data.folds) == 5
+
+
+def test_a_resumed_search_keeps_the_split_its_journal_was_validated_on():
+    from automl.job import _holdout_when_folds_do_not_fit
+
+    prepared, spec = _prepared()
+    prepared.floor_s = 50.0
+    _holdout_when_folds_do_not_fit(Budget(30.0), prepared, spec, 0, journaled_splits=5)
+    assert len(prepared.data.folds) == 5  # its trials' out-of-fold rows are of the 5 folds
+    again, spec = _prepared()
+    _holdout_when_folds_do_not_fit(Budget(None), again, spec, 0, journaled_splits=1)
+    assert len(again.data.folds) == 1
