@@ -241,9 +241,10 @@ def _plan_budget(budget: Budget, prepared: Prepared, spec: JobSpec, test_rows: i
     finish_s = finish_seconds(prepared, test_rows)
     floor_s = prepared.floor_s
     family = prepared.floor_config["model"]
-    # the ensemble can shrink to its least (fewer rows and rounds): only that is required
+    # the ensemble can shrink to its least (fewer rows and rounds): only that is required;
+    # and with no time to start the search, the fallback is fitted here instead
     budget.require(
-        SEARCH_START_S + floor_s + ENSEMBLE_MIN_S + finish_s,
+        floor_s + ENSEMBLE_MIN_S + finish_s,
         f"{budget.elapsed():.1f}s spent so far starting Ray and reading the data, about {floor_s:.1f}s for the "
         f"cheapest model ({family}) on {len(prepared.data.folds)} fold(s), {ENSEMBLE_MIN_S + finish_s:.1f}s for "
         "the ensemble and saving",
