@@ -52,12 +52,6 @@ class Budget:
         """Seconds until the budget ends (infinite without a time budget; may be negative)."""
         return self.deadline - time.monotonic()
 
-    def wall_deadline(self, before_end_s: float = 0.0) -> float | None:
-        """The same end as `time.time()`, for Ray workers on other processes (None: no limit)."""
-        if self.total_s is None:
-            return None
-        return time.time() + self.left() - before_end_s
-
     def reserve(self, step: str, seconds: float) -> None:
         """Promise `seconds` to a later step, so that earlier steps leave it."""
         self.reserved[step] = max(0.0, float(seconds))

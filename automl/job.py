@@ -184,7 +184,7 @@ def fit_table(
         "metric": metric.name,
         "target": schema.target,
         "classes": schema.to_dict()["classes"],
-        "positive_class": _plain(positive_class(schema)),
+        "positive_class": positive_class(schema),
         "positive_class_reason": prepared.positive_class_reason,
         "n_rows": prepared.n_rows,
         "n_features": len(schema.features),
@@ -432,10 +432,6 @@ def score_table(model: TabularModel, frame: pd.DataFrame) -> dict[str, float]:
             with contextlib.suppress(ValueError):  # e.g. AUC on a table with one class
                 scores[name] = metric(y, raw, n_classes)
     return scores
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -30,7 +30,7 @@ from automl.errors import DataError, SpecError
 from automl.evaluation.metrics import Metric, resolve_metric
 from automl.models import registry
 from automl.models.base import FitTimeout, ModelFamily, fit_time_limit
-from automl.search.trial import TrialData, build_pipeline, join_config
+from automl.search.trial import TrialData, build_pipeline, join_config, split_config
 from automl.spec import JobSpec
 
 # A trial holds its fold's rows, their transformed matrix and the fitted model beside the
@@ -181,8 +181,8 @@ def floor_seconds(data: TrialData, config: dict[str, Any]) -> float | None:
     imports and first-call set-up, which a fold's fit in a preloaded worker does not.
     Samples are smaller on wide tables, so that timing stays cheap. None: the fit failed.
     """
-    family = data.families[config["model"]]
-    params = {k.split("__", 1)[1]: v for k, v in config.items() if k != "model"}
+    family_key, params = split_config(config)
+    family = data.families[family_key]
     train, valid = data.folds.splits[0]
     rng = np.random.default_rng(data.seed)
     large = min(len(train), max(FLOOR_MIN_ROWS, min(FLOOR_SAMPLE_ROWS, FLOOR_SAMPLE_CELLS // max(data.X.shape[1], 1))))

@@ -73,8 +73,11 @@ def order_classes(schema: TableSchema, target: pd.Series, positive_class: Any = 
 
 
 def positive_class(schema: TableSchema) -> Any:
-    """The class threshold metrics score (binary tasks), else None."""
-    return schema.classes[1] if schema.task == "binary" and schema.classes else None
+    """The class threshold metrics score (binary tasks), else None; a plain Python value."""
+    if schema.task != "binary" or not schema.classes:
+        return None
+    label = schema.classes[1]
+    return label.item() if isinstance(label, np.generic) else label
 
 
 def encode_target(target: pd.Series, schema: TableSchema) -> np.ndarray:
