@@ -14,8 +14,8 @@ import pandas as pd
 
 from automl.artifacts.store import load_model, save_model
 from automl.data.ingest import read_table
-from automl.ensemble.predictor import TabularModel
 from automl.job import FitResult, fit_table
+from automl.pipeline.model import TabularModel
 from automl.spec import OPTIONS, JobSpec, spec_from_options
 
 

@@ -29,8 +29,8 @@ from threadpoolctl import threadpool_limits
 
 from automl.data import coerce_features, infer_schema, make_folds
 from automl.models.base import ModelFamily
+from automl.pipeline.trial import TrialData, evaluate_config
 from automl.search.space import ConditionalSpace, make_sampler
-from automl.search.trial import TrialData, evaluate_config
 
 
 class FixedCostXGBoost(ModelFamily):

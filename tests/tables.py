@@ -60,7 +60,7 @@ def small_trial_data(families: tuple[str, ...], *, n_rows: int = 120, seed: int 
     """The trials' data of a binary mixed table, for tests that call `run_search` directly."""
     from automl.data import coerce_features, infer_schema, make_folds
     from automl.models import get_family
-    from automl.search import TrialData
+    from automl.pipeline.trial import TrialData
 
     frame = make_mixed_table(n_rows=n_rows, seed=seed)
     schema = infer_schema(frame, "target")

@@ -21,8 +21,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from automl.ensemble.predictor import TabularModel
 from automl.errors import ArtifactError
+from automl.pipeline import pickles
+from automl.pipeline.model import TabularModel
 
 FORMAT = "automl-model"
 FORMAT_VERSION = 1
@@ -151,7 +152,7 @@ def load_model(directory: str | Path) -> TabularModel:
     _warn_on_version_drift(manifest.get("versions", {}))
     try:
         with open(directory / MODEL_FILE, "rb") as handle:
-            model = pickle.load(handle)  # checksum verified above
+            model = pickles.load(handle)  # checksum verified above
     except Exception as exc:  # an unpicklable file despite a matching checksum
         raise ArtifactError(f"{directory}: cannot load the model ({type(exc).__name__}: {exc})") from None
     if not isinstance(model, TabularModel):

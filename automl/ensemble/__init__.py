@@ -1,4 +1,4 @@
-"""Ensembles over trials' out-of-fold predictions, and the model shape they produce."""
+"""Ensembles over trials' out-of-fold predictions: selection, stacking, the final model."""
 
 from __future__ import annotations
 
@@ -9,12 +9,8 @@ _EXPORTS = {
     "EnsemblePlan": "automl.ensemble.builder",
     "pick_candidates": "automl.ensemble.builder",
     "plan_ensemble": "automl.ensemble.builder",
-    "Member": "automl.ensemble.predictor",
-    "TabularModel": "automl.ensemble.predictor",
-    "full_probabilities": "automl.ensemble.predictor",
     "Selection": "automl.ensemble.selection",
     "select_ensemble": "automl.ensemble.selection",
-    "Stacker": "automl.ensemble.stacking",
     "fit_stacker": "automl.ensemble.stacking",
 }
 

@@ -18,8 +18,9 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from automl.data.splits import Folds
 from automl.ensemble.selection import DEFAULT_ROUNDS, select_ensemble
-from automl.ensemble.stacking import Stacker, cross_validated_stacking, fit_stacker, make_meta_learner
+from automl.ensemble.stacking import cross_validated_stacking, fit_stacker
 from automl.evaluation.metrics import Metric
+from automl.pipeline.stacker import Stacker, make_meta_learner
 
 NESTED_FOLDS = 5
 # A time-limited ensemble keeps at least this many rows, and then at least this many rounds.

@@ -9,19 +9,23 @@ lowest-weight members until the model meets it.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
 from automl.budget import Budget
 from automl.data.splits import HOLDOUT_FRACTION
 from automl.ensemble.builder import Candidate, EnsemblePlan, pick_candidates, plan_ensemble
-from automl.ensemble.predictor import Member, TabularModel
 from automl.ensemble.stacking import fit_stacker
 from automl.errors import SearchError
 from automl.evaluation.metrics import Metric
+from automl.monitoring.drift import feature_reference, target_reference
+from automl.pipeline.model import Member, TabularModel
+from automl.pipeline.trial import TrialData, TrialRow, TrialStatus, build_pipeline
 
 # Refit only when the estimated refit time is at most this share of the time left.
 REFIT_TIME_SHARE = 0.5
@@ -31,7 +35,7 @@ REFIT_TIME_SHARE = 0.5
 class FinalModel:
     model: TabularModel
     plan: EnsemblePlan
-    best_row: Any
+    best_row: TrialRow
     final_members: str  # bagging | refit
     best_single: TabularModel | None = None  # the best trial alone, for comparison
     inference: dict[str, float] = field(default_factory=dict)
@@ -39,8 +43,9 @@ class FinalModel:
 
 
 def build_final_model(
-    search: Any,
-    data: Any,
+    trials: Sequence[TrialRow],
+    fold_models: Mapping[str, list[Pipeline]],
+    data: TrialData,
     metric: Metric,
     *,
     method: str,
@@ -53,7 +58,8 @@ def build_final_model(
     """Turn the search's best trials into the model that gets saved.
 
     Args:
-        search: the `SearchResult`.
+        trials: every trial of the search, in start order.
+        fold_models: the fold models the search kept, by trial id.
         data: the job's `TrialData` (features, encoded target, folds, families).
         metric: the job's metric.
         method: selection | stacking | best.
@@ -65,16 +71,15 @@ def build_final_model(
         sample: raw input rows used to measure inference cost.
     """
     ranked = sorted(
-        (r for r in search.succeeded if r.trial_id in search.fold_models),
+        (r for r in trials if r.status is TrialStatus.DONE and r.outcome is not None and r.trial_id in fold_models),
         key=lambda r: r.outcome.score,
         reverse=metric.greater_is_better,
     )
     if not ranked:
-        reasons = sorted({r.error for r in search.rows if r.error})
+        reasons = sorted({r.error for r in trials if r.error})
         detail = f" Failures: {'; '.join(reasons[:3])}" if reasons else ""
         raise SearchError(
-            f"no trial finished within the budget ({len(search.rows)} started); "
-            f"raise --time-budget or --max-trials.{detail}"
+            f"no trial finished within the budget ({len(trials)} started); raise --time-budget or --max-trials.{detail}"
         )
     rows = {r.trial_id: r for r in ranked}
     candidates = pick_candidates(
@@ -89,12 +94,12 @@ def build_final_model(
     members = []
     for trial_id in plan.trial_ids:
         row = rows[trial_id]
-        fold_models = [_refit(row, data)] if mode == "refit" else search.fold_models[trial_id]
+        fold_models = [_refit(row, data)] if mode == "refit" else fold_models[trial_id]
         members.append(Member(trial_id, row.family, row.params, fold_models))
     model = TabularModel(data.schema, metric.name, members, list(plan.weights), plan.stacker, _reference(data))
     best_single = TabularModel(
         data.schema, metric.name, [Member(ranked[0].trial_id, ranked[0].family, ranked[0].params,
-                                          search.fold_models[ranked[0].trial_id])]
+                                          fold_models[ranked[0].trial_id])]
     )  # fmt: skip
     if max_inference_ms_per_row is not None:
         model, pruned = prune_to_cost(model, candidates, data, sample, max_inference_ms_per_row)
@@ -127,9 +132,7 @@ def inference_cost(model: TabularModel, sample: pd.DataFrame, repeats: int = 3) 
     return {"single_row_ms": float(np.median(singles) * 1000), "batch_ms_per_row": float(batched * 1000)}
 
 
-def _reference(data: Any) -> dict[str, Any]:
-    from automl.monitoring.drift import feature_reference, target_reference
-
+def _reference(data: TrialData) -> dict[str, Any]:
     kinds = {c.name: c.kind for c in data.schema.columns}
     return {
         "features": feature_reference(data.X, kinds),
@@ -138,7 +141,7 @@ def _reference(data: Any) -> dict[str, Any]:
     }
 
 
-def _members_mode(requested: str, rows: list[Any], time_left_s: float | None, n_folds: int) -> str:
+def _members_mode(requested: str, rows: list[TrialRow], time_left_s: float | None, n_folds: int) -> str:
     if requested != "auto":
         return requested
     if time_left_s is None:
@@ -150,15 +153,14 @@ def _members_mode(requested: str, rows: list[Any], time_left_s: float | None, n_
     return "refit" if estimate <= REFIT_TIME_SHARE * time_left_s else "bagging"
 
 
-def _refit(row: Any, data: Any) -> Any:
-    from automl.search.trial import build_pipeline  # the trial's own pipeline, on every row
-
+def _refit(row: TrialRow, data: TrialData) -> Pipeline:
+    """The trial's own pipeline, fitted on every row."""
     family = data.families[row.family]
     return build_pipeline(family, row.params, data.schema, data.seed, data.n_threads).fit(data.X, data.y)
 
 
 def prune_to_cost(
-    model: TabularModel, candidates: list[Candidate], data: Any, sample: pd.DataFrame, cap: float
+    model: TabularModel, candidates: list[Candidate], data: TrialData, sample: pd.DataFrame, cap: float
 ) -> tuple[TabularModel, int]:
     """Drop the lowest-weight members until batched prediction costs at most `cap` ms a row."""
     pruned = 0

@@ -7,50 +7,11 @@ folds, so its score is honest.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 from sklearn.base import clone
-from sklearn.linear_model import LogisticRegression, Ridge
 
-_EPS = 1e-6
-
-
-def meta_features(parts: list[np.ndarray], task: str) -> np.ndarray:
-    """Members' predictions as meta-learner inputs: log-odds of each class, or values."""
-    if task == "regression":
-        return np.column_stack(parts)
-    columns = []
-    for proba in parts:
-        clipped = np.clip(np.asarray(proba, dtype=np.float64), _EPS, 1 - _EPS)
-        logits = np.log(clipped / (1 - clipped))
-        columns.append(logits[:, 1:] if task == "binary" else logits)  # binary: one column carries it all
-    return np.column_stack(columns)
-
-
-def make_meta_learner(task: str, seed: int) -> Any:
-    if task == "regression":
-        return Ridge(alpha=1.0)
-    return LogisticRegression(C=1.0, max_iter=1000, random_state=seed)
-
-
-@dataclass
-class Stacker:
-    """A fitted meta-learner that turns member predictions into the final prediction."""
-
-    task: str
-    n_classes: int
-    estimator: Any
-
-    def combine(self, parts: list[np.ndarray]) -> np.ndarray:
-        features = meta_features(parts, self.task)
-        if self.task == "regression":
-            return np.asarray(self.estimator.predict(features), dtype=np.float64)
-        proba = np.asarray(self.estimator.predict_proba(features), dtype=np.float64)
-        full = np.zeros((len(features), self.n_classes))
-        full[:, np.asarray(self.estimator.classes_, dtype=int)] = proba
-        return full
+from automl.pipeline.probabilities import pad_probabilities
+from automl.pipeline.stacker import Stacker, make_meta_learner, meta_features
 
 
 def fit_stacker(parts: list[np.ndarray], y: np.ndarray, task: str, n_classes: int, seed: int) -> Stacker:
@@ -76,5 +37,5 @@ def cross_validated_stacking(
         if task == "regression":
             out[valid] = estimator.predict(features[valid])
         else:
-            out[np.ix_(valid, np.asarray(estimator.classes_, dtype=int))] = estimator.predict_proba(features[valid])
+            out[valid] = pad_probabilities(estimator.predict_proba(features[valid]), estimator.classes_, n_classes)
     return out

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from automl.evaluation.metrics import Metric
+from automl.pipeline.trial import TrialStatus
 
 COLUMNS = [
     "rank",
@@ -40,7 +41,7 @@ def leaderboard_frame(rows: Iterable[Any], metric: Metric, ensemble: Any = None)
                 "trial": number,
                 "trial_id": row.trial_id,
                 "model": row.family,
-                "status": row.status,
+                "status": TrialStatus(row.status).value,
                 "cv_score": outcome.score if ok else None,
                 "cv_std": outcome.score_std if ok else None,
                 "fit_s": round(outcome.fit_s, 4) if ok else None,

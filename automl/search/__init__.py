@@ -7,11 +7,7 @@ from automl._lazy import lazy_getattr
 _EXPORTS = {
     "SearchResult": "automl.search.runner",
     "SearchSettings": "automl.search.runner",
-    "TrialRow": "automl.search.runner",
     "run_search": "automl.search.runner",
-    "TrialData": "automl.search.trial",
-    "TrialOutcome": "automl.search.trial",
-    "evaluate_config": "automl.search.trial",
 }
 
 __all__ = sorted(_EXPORTS)

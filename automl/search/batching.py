@@ -24,8 +24,8 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
+from automl.pipeline.trial import MODEL_KEY
 from automl.search.batching_keys import BATCH_KEY, EXPECTED_KEY, IDS_KEY
-from automl.search.trial import MODEL_KEY
 
 
 def config_id(trial_id: str, index: int) -> str:

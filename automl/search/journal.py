@@ -25,7 +25,8 @@ from typing import Any
 import pyarrow.fs as pa_fs
 
 from automl.data.ingest import resolve_location
-from automl.search.trial import TrialOutcome
+from automl.pipeline import pickles
+from automl.pipeline.trial import TrialOutcome
 
 META = "meta.json"
 
@@ -93,7 +94,7 @@ class SearchJournal:
                 payload = self._read(f"{name}.pkl")
                 if hashlib.sha256(payload).hexdigest() != expected:
                     continue  # altered or torn: that batch is run again
-                batches.append(pickle.loads(payload))  # noqa: S301 - our own file, checksum verified
+                batches.append(pickles.loads(payload))  # our own file, checksum verified
         for batch in sorted(batches, key=lambda b: b["written_at"]):
             state.outcomes.update(batch["outcomes"])
             state.n_records += len(batch["outcomes"])

@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from automl.evaluation.metrics import Metric
+from automl.pipeline.trial import MODEL_KEY
 from automl.search.batching_keys import BATCH_KEY, IDS_KEY
-from automl.search.trial import MODEL_KEY
 
 # Without a terminal, print a status line at most this often (logs stay readable).
 PLAIN_INTERVAL_S = 5.0

@@ -14,9 +14,9 @@ from typing import Any
 
 import optuna
 
+from automl.pipeline.trial import TrialOutcome, join_config
 from automl.search.journal import JournalState
 from automl.search.space import ConditionalSpace
-from automl.search.trial import TrialOutcome, join_config
 
 STUDY_NAME = "optuna"  # the name OptunaSearch gives an in-memory study
 

@@ -31,13 +31,13 @@ from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 
 from automl.errors import DataError  # noqa: E402
 from automl.evaluation.metrics import get_metric  # noqa: E402
+from automl.pipeline.trial import TrialData, TrialOutcome, TrialRow, TrialStatus, evaluate_config, split_config  # noqa: E402
 from automl.search.batching import BatchingSearcher  # noqa: E402
 from automl.search.journal import JournalState, SearchJournal  # noqa: E402
 from automl.search.progress import SearchMonitor  # noqa: E402
 from automl.search.resume import remaining_defaults, restored_storage  # noqa: E402
 from automl.search.space import ConditionalSpace, default_points, make_sampler  # noqa: E402
 from automl.search.store import TrialStore  # noqa: E402
-from automl.search.trial import TrialData, TrialOutcome, evaluate_config, split_config  # noqa: E402
 from automl.search.worker import pin_threads, run_trial  # noqa: E402
 
 
@@ -77,18 +77,6 @@ class SearchSettings:
     #: when no trial has succeeded at the end, evaluate this configuration (the cheapest
     #: family's default) in the driver, so that a budget judged large enough gives a model
     floor_config: dict[str, Any] | None = None
-
-
-@dataclass
-class TrialRow:
-    """One trial as the leaderboard sees it, whatever became of it."""
-
-    trial_id: str
-    family: str
-    params: dict[str, Any]
-    status: str  # done | failed | stopped
-    outcome: TrialOutcome | None = None
-    error: str | None = None
 
 
 class StoredModels(Mapping[str, list[Any]]):
@@ -148,11 +136,11 @@ class SearchResult:
 
     @property
     def finished(self) -> list[TrialRow]:
-        return [r for r in self.rows if r.status in ("done", "failed")]
+        return [r for r in self.rows if r.status in (TrialStatus.DONE, TrialStatus.FAILED)]
 
     @property
     def succeeded(self) -> list[TrialRow]:
-        return [r for r in self.rows if r.status == "done"]
+        return [r for r in self.rows if r.status is TrialStatus.DONE]
 
 
 def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tune.Callback] = ()) -> SearchResult:
@@ -327,8 +315,7 @@ def _this_node() -> Any:
 
 
 def _row(trial_id: str, outcome: TrialOutcome) -> TrialRow:
-    status = "done" if outcome.ok else "stopped" if outcome.stopped else "failed"
-    return TrialRow(trial_id, outcome.family, outcome.params, status, outcome, outcome.error)
+    return TrialRow.of(trial_id, outcome)
 
 
 def _trial_dirname(trial: Any) -> str:
@@ -389,8 +376,8 @@ def _rows(monitor: SearchMonitor, outcomes: dict[str, TrialOutcome]) -> list[Tri
             if outcome is not None:
                 rows.append(_row(row_id, outcome))
             elif record.status == "crashed":
-                rows.append(TrialRow(row_id, family, params, "failed", None, record.error))
+                rows.append(TrialRow(row_id, family, params, TrialStatus.FAILED, None, record.error))
             else:
                 reason = record.error or "stopped at the time budget before it finished"
-                rows.append(TrialRow(row_id, family, params, "stopped", None, reason))
+                rows.append(TrialRow(row_id, family, params, TrialStatus.STOPPED, None, reason))
     return rows

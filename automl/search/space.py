@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 
 from automl.models.base import ModelFamily
-from automl.search.trial import MODEL_KEY, PARAM_SEPARATOR, join_config
+from automl.pipeline.trial import MODEL_KEY, PARAM_SEPARATOR, join_config
 
 # Optuna warns about experimental options and about independent sampling of conditional
 # dimensions, which is what a conditional space implies; neither helps a user.

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from automl.evaluation.metrics import get_metric
-from automl.search.trial import TrialOutcome
+from automl.pipeline.trial import TrialOutcome
 
 if TYPE_CHECKING:  # workers import this module for the thresholds: keep the journal off their path
     from automl.search.journal import SearchJournal

@@ -21,9 +21,9 @@ from ray import tune
 from threadpoolctl import threadpool_limits
 
 from automl.evaluation.metrics import get_metric
+from automl.pipeline.trial import TrialData, TrialOutcome, evaluate_config, split_config
 from automl.search.batching_keys import BATCH_KEY, EXPECTED_KEY, IDS_KEY
 from automl.search.store import ModelThresholds
-from automl.search.trial import TrialData, TrialOutcome, evaluate_config, split_config
 
 _pinned = threading.local()  # per thread: the thread count already applied
 

@@ -30,7 +30,7 @@ def test_a_ten_second_budget_on_a_small_table_ends_with_a_model():
 
 
 def test_the_cheapest_model_is_fitted_when_the_search_ends_without_one():
-    from automl.preparation import choose_floor, prepare
+    from automl.job.preparation import choose_floor, prepare
     from automl.search import SearchSettings, run_search
     from automl.spec import spec_from_options
 
@@ -169,7 +169,7 @@ def test_a_test_table_with_one_class_is_refused_before_the_search(tmp_path):
 
 
 def test_prepare_refuses_roc_auc_with_fewer_positives_than_folds():
-    from automl.preparation import prepare
+    from automl.job.preparation import prepare
     from automl.spec import spec_from_options
 
     frame = make_mixed_table(n_rows=100, seed=30)

@@ -7,10 +7,10 @@ import pytest
 
 from automl.artifacts import load_model, save_model, verify
 from automl.data import coerce_features, infer_schema
-from automl.ensemble import Member, TabularModel
 from automl.errors import ArtifactError
 from automl.models import get_family
-from automl.search.trial import build_pipeline
+from automl.pipeline.model import Member, TabularModel
+from automl.pipeline.trial import build_pipeline
 
 
 @pytest.fixture

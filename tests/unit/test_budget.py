@@ -54,7 +54,7 @@ def test_a_budget_too_small_is_refused_with_the_minimum_that_fits():
 def _prepared(n_rows: int = 200):
     from tables import make_mixed_table
 
-    from automl.preparation import prepare
+    from automl.job.preparation import prepare
     from automl.spec import spec_from_options
 
     spec = spec_from_options(train="t", target="target")
@@ -62,7 +62,7 @@ def _prepared(n_rows: int = 200):
 
 
 def test_folds_that_cannot_fit_the_budget_give_way_to_a_holdout():
-    from automl.job import _holdout_when_folds_do_not_fit
+    from automl.job.run import _holdout_when_folds_do_not_fit
 
     prepared, spec = _prepared()
     prepared.floor_s = 50.0  # the cheapest model on 5 folds: more than the budget
@@ -77,7 +77,7 @@ def test_folds_that_cannot_fit_the_budget_give_way_to_a_holdout():
 
 
 def test_a_resumed_search_keeps_the_split_its_journal_was_validated_on():
-    from automl.job import _holdout_when_folds_do_not_fit
+    from automl.job.run import _holdout_when_folds_do_not_fit
 
     prepared, spec = _prepared()
     prepared.floor_s = 50.0

@@ -8,8 +8,6 @@ from automl.artifacts import load_model, save_model
 from automl.data import coerce_features, infer_schema
 from automl.ensemble import (
     Candidate,
-    Member,
-    TabularModel,
     fit_stacker,
     pick_candidates,
     plan_ensemble,
@@ -17,7 +15,8 @@ from automl.ensemble import (
 )
 from automl.evaluation.metrics import get_metric
 from automl.models import get_family
-from automl.search.trial import build_pipeline
+from automl.pipeline.model import Member, TabularModel
+from automl.pipeline.trial import build_pipeline
 
 
 def test_selection_finds_members_whose_errors_cancel():

@@ -10,13 +10,13 @@ import optuna
 from ray.tune.search.optuna import OptunaSearch
 
 from automl.models import get_family
+from automl.pipeline.trial import TrialOutcome
 from automl.search.batching import BatchingSearcher
 from automl.search.batching_keys import BATCH_KEY
 from automl.search.journal import JournalState, SearchJournal
 from automl.search.resume import remaining_defaults, restored_storage
 from automl.search.space import ConditionalSpace, default_points, make_sampler
 from automl.search.store import TrialStore
-from automl.search.trial import TrialOutcome
 
 FAMILIES = {k: get_family(k) for k in ("linear", "knn")}
 

@@ -16,8 +16,8 @@ from automl.models import family_keys, get_family, register
 from automl.models.base import fit_time_limit
 from automl.models.linear import Linear
 from automl.models.trees import FOREST_NODE_BUDGET, SMALL_TABLE_ROWS, leaves_per_tree
+from automl.pipeline.trial import TrialData, evaluate_config
 from automl.search.space import ConditionalSpace, default_points
-from automl.search.trial import TrialData, evaluate_config
 
 ALL = ["linear", "hist_gradient_boosting", "lightgbm", "xgboost", "random_forest", "extra_trees", "knn"]
 

@@ -9,10 +9,10 @@ from sklearn.preprocessing import KBinsDiscretizer
 
 from automl.data import coerce_features, infer_schema
 from automl.data.schema import feature_columns
-from automl.ensemble import Member, TabularModel
 from automl.features.compiled import fast_pipeline
 from automl.models import get_family
-from automl.search.trial import build_pipeline
+from automl.pipeline.model import Member, TabularModel
+from automl.pipeline.trial import build_pipeline
 
 
 def _fit(frame, family_key, params):

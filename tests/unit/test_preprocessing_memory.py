@@ -14,7 +14,7 @@ from automl.data import coerce_features, infer_schema
 from automl.features.compiled import CompiledPipeline, compile_preprocessor, fast_pipeline
 from automl.features.preprocessing import MAX_DENSE_ONEHOT_BYTES, SwitchOnRows, build_preprocessor
 from automl.models.registry import family_keys, get_family
-from automl.search.trial import build_pipeline
+from automl.pipeline.trial import build_pipeline
 
 N_CATEGORICAL, N_VALUES, N_NUMERIC = 300, 10, 5
 

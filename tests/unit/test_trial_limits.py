@@ -14,8 +14,8 @@ from threadpoolctl import threadpool_limits
 from automl.data import Folds, coerce_features, infer_schema, make_folds
 from automl.models import family_keys, get_family
 from automl.models.base import FitTimeout, check_fit_time, fit_time_limit
-from automl.search import trial
-from automl.search.trial import TrialData, TrialStopped, evaluate_config, join_config
+from automl.pipeline import trial
+from automl.pipeline.trial import TrialData, TrialStopped, evaluate_config, join_config
 
 
 @pytest.fixture(autouse=True)

@@ -29,11 +29,11 @@ from automl.data.splits import HOLDOUT_FRACTION, Folds, make_folds
 from automl.data.target import check_scorable, encode_known, positive_class
 from automl.ensemble.builder import ENSEMBLE_MIN_S, ensemble_seconds, validated_rows
 from automl.ensemble.final import build_final_model
-from automl.ensemble.predictor import TabularModel
 from automl.errors import DataError, SpecError
 from automl.evaluation.leaderboard import leaderboard_frame
 from automl.evaluation.report import write_report
-from automl.preparation import SEARCH_START_S, Prepared, choose_floor, finish_seconds, prepare, trial_memory_bytes
+from automl.job.preparation import SEARCH_START_S, Prepared, choose_floor, finish_seconds, prepare, trial_memory_bytes
+from automl.pipeline.model import TabularModel
 from automl.spec import JobSpec
 
 # The ensemble's share of the budget at most: beyond it, it works on fewer rows and rounds.
@@ -161,7 +161,8 @@ def fit_table(
         try:
             with budget.step("ensemble"):
                 final = build_final_model(
-                    search,
+                    search.rows,
+                    search.fold_models,
                     data,
                     metric,
                     method=spec.ensemble.method,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import traceback
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -19,11 +20,11 @@ from sklearn.pipeline import Pipeline
 
 from automl.data.schema import TableSchema
 from automl.data.splits import Folds
-from automl.ensemble.predictor import full_probabilities
 from automl.evaluation.metrics import get_metric
 from automl.features.compiled import fast_pipeline
 from automl.features.preprocessing import build_preprocessor
 from automl.models.base import FitTimeout, ModelFamily, check_fit_time, fit_time_limit
+from automl.pipeline.probabilities import full_probabilities
 
 MODEL_KEY = "model"
 PARAM_SEPARATOR = "__"
@@ -54,6 +55,16 @@ class TrialData:
         return len(self.schema.classes or [])
 
 
+class TrialStatus(str, Enum):
+    """What became of one configuration; the one vocabulary of the search, its progress
+    line, the leaderboard and the summary."""
+
+    RUNNING = "running"
+    DONE = "done"  # scored on every split
+    FAILED = "failed"  # the model raised, or its worker or node died
+    STOPPED = "stopped"  # ended by the time limits: not a failure of the model
+
+
 @dataclass
 class TrialOutcome:
     """What one configuration achieved; `fold_models` may be dropped to save memory."""
@@ -74,6 +85,28 @@ class TrialOutcome:
     @property
     def ok(self) -> bool:
         return self.error is None and bool(np.isfinite(self.score))
+
+    @property
+    def status(self) -> TrialStatus:
+        if self.ok:
+            return TrialStatus.DONE
+        return TrialStatus.STOPPED if self.stopped else TrialStatus.FAILED
+
+
+@dataclass
+class TrialRow:
+    """One configuration as the leaderboard and the ensemble see it, whatever became of it."""
+
+    trial_id: str
+    family: str
+    params: dict[str, Any]
+    status: TrialStatus
+    outcome: TrialOutcome | None = None
+    error: str | None = None
+
+    @classmethod
+    def of(cls, trial_id: str, outcome: TrialOutcome) -> TrialRow:
+        return cls(trial_id, outcome.family, outcome.params, outcome.status, outcome, outcome.error)
 
 
 def split_config(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -16,20 +16,9 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from automl.data.schema import FeatureTable, TableSchema, coerce_features, columns_frame
-from automl.ensemble.stacking import Stacker
 from automl.features.compiled import CompiledPipeline, fast_pipeline
-
-
-def full_probabilities(pipeline: Pipeline | CompiledPipeline, X: FeatureTable, n_classes: int) -> np.ndarray:
-    """Class probabilities with one column per job class, even if a fold missed a class."""
-    proba = np.asarray(pipeline.predict_proba(X), dtype=np.float64)
-    proba /= proba.sum(axis=1, keepdims=True)  # float32 libraries drift off 1 slightly
-    seen = np.asarray(pipeline.classes_, dtype=int)
-    if proba.shape[1] == n_classes and np.array_equal(seen, np.arange(n_classes)):
-        return proba
-    full = np.zeros((len(proba), n_classes))
-    full[:, seen] = proba
-    return full
+from automl.pipeline.probabilities import full_probabilities
+from automl.pipeline.stacker import Stacker
 
 
 @dataclass

@@ -30,7 +30,7 @@ from automl.errors import DataError, SpecError
 from automl.evaluation.metrics import Metric, resolve_metric
 from automl.models import registry
 from automl.models.base import FitTimeout, ModelFamily, fit_time_limit
-from automl.search.trial import TrialData, build_pipeline, join_config, split_config
+from automl.pipeline.trial import TrialData, build_pipeline, join_config, split_config
 from automl.spec import JobSpec
 
 # A trial holds its fold's rows, their transformed matrix and the fitted model beside the
