@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from automl.errors import SpecError
+from automl.errors import SpecError, first_line, validation_message
 
 Task = Literal["auto", "binary", "multiclass", "regression"]
 STRATEGIES = ("tpe", "random", "qmc", "cmaes")
@@ -149,7 +149,7 @@ class JobSpec(_Strict):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            raise SpecError(_one_line(exc)) from None
+            raise SpecError(validation_message(exc, "invalid job spec")) from None
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> JobSpec:
@@ -170,7 +170,7 @@ class JobSpec(_Strict):
         try:
             raw = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise SpecError(f"spec file {path} is not valid YAML: {exc}".splitlines()[0]) from None
+            raise SpecError(first_line(f"spec file {path} is not valid YAML: {exc}")) from None
         if not isinstance(raw, dict):
             raise SpecError(f"spec file {path} must hold a mapping of keys, got {type(raw).__name__}")
         return cls.from_dict(raw)
@@ -274,13 +274,3 @@ def spec_from_options(
     raw = {k: v for k, v in raw.items() if v is not None}
     raw["data"] = {k: v for k, v in raw["data"].items() if v is not None}
     return JobSpec.from_dict(raw)
-
-
-def _one_line(exc: ValidationError) -> str:
-    """Summarise pydantic errors as `field.path: message; ...` without the URL noise."""
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"]) or "spec"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        parts.append(f"{where}: {message}")
-    return "invalid job spec: " + "; ".join(parts)

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.fs as pa_fs
 
 from automl.data.ingest import resolve_location
-from automl.errors import SpecError
+from automl.errors import SpecError, first_line
 
 JOB_FILE = "job.yaml"  # the job's spec, with absolute data paths: what `automl resume` runs
 JOURNAL_DIR = "search"  # the search's journal (see automl.search.journal)
@@ -33,7 +33,7 @@ class RunDirectory:
         try:
             self._fs, self._path = resolve_location(self.location)
         except (pa.ArrowException, OSError, ValueError) as exc:
-            raise SpecError(f"output {location}: cannot use it ({_first_line(exc)})") from None
+            raise SpecError(f"output {location}: cannot use it ({first_line(exc)})") from None
 
     def child(self, name: str) -> str:
         """The location of an entry of this directory."""
@@ -55,7 +55,7 @@ class RunDirectory:
                 tmp.write_text(text)
                 tmp.replace(Path(self._path) / name)
         except (pa.ArrowException, OSError) as exc:
-            raise SpecError(f"output {self.location}: cannot write ({_first_line(exc)})") from None
+            raise SpecError(f"output {self.location}: cannot write ({first_line(exc)})") from None
 
     def read_text(self, name: str) -> str:
         try:
@@ -64,7 +64,7 @@ class RunDirectory:
         except FileNotFoundError:
             raise SpecError(f"{self.location}: not a run directory of a job (no {name})") from None
         except (pa.ArrowException, OSError) as exc:
-            raise SpecError(f"{self.location}: cannot read {name} ({_first_line(exc)})") from None
+            raise SpecError(f"{self.location}: cannot read {name} ({first_line(exc)})") from None
 
     @contextlib.contextmanager
     def local(self) -> Iterator[Path]:
@@ -78,8 +78,3 @@ class RunDirectory:
             pa_fs.copy_files(str(staging), self._path, destination_filesystem=self._fs)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -27,8 +27,11 @@ from typing import Any
 
 import yaml
 
-from automl.errors import AutoMLError, SpecError
+from automl.errors import AutoMLError, SpecError, first_line
 from automl.spec import JobSpec
+
+#: a cluster's error is quoted up to this many characters (its tracebacks run to pages)
+ERROR_CHARS = 300
 
 MAX_UPLOAD_BYTES = 50 * 2**20  # Ray's working_dir upload limit is larger; keep jobs light
 LAUNCHER = "_automl_launch.py"
@@ -123,9 +126,9 @@ def _client(address: str) -> Any:
     try:
         return JobSubmissionClient(address)
     except AuthenticationError as exc:
-        raise ClusterError(f"the cluster at {address} refused our token: {_first_line(exc)}") from None
+        raise ClusterError(f"the cluster at {address} refused our token: {first_line(exc, ERROR_CHARS)}") from None
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ClusterError(f"cannot reach the Ray Jobs API at {address}: {_first_line(exc)}") from None
+        raise ClusterError(f"cannot reach the Ray Jobs API at {address}: {first_line(exc, ERROR_CHARS)}") from None
 
 
 def _send_token_when_there_is_one() -> None:
@@ -181,7 +184,7 @@ def submit(spec_path: str | Path, address: str) -> str:
                 metadata={"automl_spec": spec.name, "output": str(spec.output)},
             )
         except RuntimeError as exc:
-            raise ClusterError(f"the cluster refused the job: {_first_line(exc)}") from None
+            raise ClusterError(f"the cluster refused the job: {first_line(exc, ERROR_CHARS)}") from None
         return job_id
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -202,7 +205,7 @@ def status(job_id: str, address: str) -> tuple[str, str | None]:
     code = getattr(info, "driver_exit_code", None)
     if code is not None and lines:  # the entrypoint ran and failed: its last words say why
         return state, f"{lines[-1][:300]} (the entrypoint exited with code {code})"
-    return state, _first_line(Exception(info.message or "no reason given"))
+    return state, first_line(info.message or "no reason given", ERROR_CHARS)
 
 
 def _ray_says(line: str) -> bool:
@@ -242,14 +245,9 @@ def _call(address: str, job_id: str, method: str, client: Any = None) -> Any:
     try:
         return getattr(client, method)(job_id)
     except AuthenticationError as exc:
-        raise ClusterError(f"the cluster at {address} refused our token: {_first_line(exc)}") from None
+        raise ClusterError(f"the cluster at {address} refused our token: {first_line(exc, ERROR_CHARS)}") from None
     except RuntimeError as exc:
         text = str(exc)
         if "404" in text or "does not exist" in text or "not found" in text.lower():
             raise ClusterError(f"no job {job_id!r} on the cluster at {address}") from None
-        raise ClusterError(f"{method.replace('_', ' ')} failed: {_first_line(exc)}") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-    return lines[0][:300] if lines else type(exc).__name__
+        raise ClusterError(f"{method.replace('_', ' ')} failed: {first_line(exc, ERROR_CHARS)}") from None

@@ -15,7 +15,7 @@ import pyarrow.fs as pa_fs
 import pyarrow.parquet as pq
 
 from automl.data.schema import _holds_numbers, _to_numbers, text_column_names
-from automl.errors import DataError
+from automl.errors import DataError, first_line
 
 SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
 # Tried in turn: UTF-8 (a BOM is skipped), then the Windows code page that spreadsheets
@@ -44,7 +44,7 @@ def read_table(location: str | Path) -> pd.DataFrame:
         filesystem, path = resolve_location(location)
         info = filesystem.get_file_info(path)
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise DataError(f"{location}: cannot open ({_first_line(exc)})") from None
+        raise DataError(f"{location}: cannot open ({first_line(exc)})") from None
     if info.type == pa_fs.FileType.NotFound:
         raise DataError(f"{location}: file not found")
     if info.type != pa_fs.FileType.File:
@@ -54,7 +54,7 @@ def read_table(location: str | Path) -> pd.DataFrame:
         # dates as datetime64 like timestamps, not as objects that look like text
         frame = table.to_pandas(date_as_object=False)
     except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{location}: cannot read as {suffix[1:]} ({_first_line(exc)})") from None
+        raise DataError(f"{location}: cannot read as {suffix[1:]} ({first_line(exc)})") from None
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise DataError(f"{location}: the table is empty")
     return normalize_frame(frame, where=location)
@@ -155,8 +155,3 @@ def write_table(frame: pd.DataFrame, location: str | Path) -> None:
     else:
         frame.to_parquet(tmp, index=False)
     tmp.replace(location)  # never leave a half-written file under the final name
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

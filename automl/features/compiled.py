@@ -32,6 +32,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 from sklearn.utils.extmath import softmax
 
+from automl.compat import infrequent_enabled
 from automl.data.schema import FeatureTable, column_values, columns_frame
 from automl.features.preprocessing import DatetimeFeatures, SwitchOnRows
 
@@ -238,7 +239,7 @@ def _codes(categories: list[np.ndarray]) -> Callable[[Any], np.ndarray]:
 
 
 def _one_hot(step: OneHotEncoder) -> Step | None:
-    if step.handle_unknown != "ignore" or step.drop_idx_ is not None or step._infrequent_enabled:
+    if step.handle_unknown != "ignore" or step.drop_idx_ is not None or infrequent_enabled(step):
         return None
     codes_of = _codes(step.categories_)
     offsets = np.cumsum([0] + [len(c) for c in step.categories_])
@@ -270,7 +271,7 @@ def _one_hot(step: OneHotEncoder) -> Step | None:
 
 
 def _ordinal(step: OrdinalEncoder) -> Step | None:
-    if step.handle_unknown != "use_encoded_value" or step._infrequent_enabled:
+    if step.handle_unknown != "use_encoded_value" or infrequent_enabled(step):
         return None
     codes_of = _codes(step.categories_)
     unknown, dtype = step.unknown_value, step.dtype

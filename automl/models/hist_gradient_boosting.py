@@ -7,6 +7,7 @@ from typing import Any
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
+from automl.compat import hgb_loss_factory_present
 from automl.models.base import (
     ModelFamily,
     Suggester,
@@ -51,10 +52,11 @@ class _ClockedLoss:
 class _TimedBoosting:
     """Mixin: the estimator's fit checks the fit clock every boosting round."""
 
-    def _get_loss(self, sample_weight: Any) -> Any:  # what fit calls to build its loss (a string `loss`)
+    def _get_loss(self, sample_weight: Any) -> Any:  # compat.HGB_LOSS_FACTORY: fit builds its loss here
         return _ClockedLoss(super()._get_loss(sample_weight))  # type: ignore[misc]
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **fit_params: Any) -> Any:
+        hgb_loss_factory_present()  # logs once where the rounds go unclocked
         check_fit_time()
         try:
             return super().fit(X, y, sample_weight=sample_weight, **fit_params)  # type: ignore[misc]
