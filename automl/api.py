@@ -125,7 +125,7 @@ class AutoML:
 
     @property
     def summary(self) -> dict[str, Any]:
-        return dict(self.result_.summary) if self.result_ else {}
+        return self.result_.summary.to_json_dict() if self.result_ else {}
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Labels (classification) or values (regression) for each row."""
@@ -141,7 +141,7 @@ class AutoML:
 
     def save(self, directory: str | Path) -> Path:
         """Write the model as a checksummed artifact directory."""
-        extra = {"cv_score": self.result_.summary["ensemble_cv_score"]} if self.result_ else None
+        extra = {"cv_score": self.result_.summary.ensemble_cv_score} if self.result_ else None
         return save_model(self._model(), directory, extra=extra)
 
     @classmethod

@@ -17,13 +17,16 @@ import sys  # noqa: E402
 import traceback  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import TYPE_CHECKING, Any  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
 
 from automl.budget import Budget  # noqa: E402
 from automl.errors import AutoMLError, DataError, SpecError  # noqa: E402
 from automl.spec import OPTIONS, JobSpec, spec_from_options  # noqa: E402
 
 if TYPE_CHECKING:
+    from automl.job.run import FitResult
+
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]  # what add_subparsers returns
     from serve.config import ServeConfig
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
@@ -56,17 +59,16 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     )
 
 
-def _print_result(result: Any, directory: str, *, quiet: bool) -> int:
+def _print_result(result: FitResult, directory: str, *, quiet: bool) -> int:
     s = result.summary
-    print(
-        f"best trial: {s['best_model']} | cv {s['metric']} {s['best_cv_score']:.5g} | "
-        f"{s['n_trials']} trials ({s['n_failed']} failed) | {s['wall_s']:.1f}s"
-    )
-    members = ", ".join(f"{m['model']} {m['weight']:.2f}" for m in s["ensemble_members"])
-    kind = s.get("ensemble_score_kind", "nested cv")  # "cv" when the best trial's own CV score is all there is
-    print(f"final model: {s['ensemble_method']} ({members}) | {kind} {s['metric']} {s['ensemble_cv_score']:.5g}")
-    if s.get("test_score") is not None:
-        print(f"test {s['metric']}: {s['test_score']:.5g}")
+    best = "n/a" if s.best_cv_score is None else f"{s.best_cv_score:.5g}"
+    final = "n/a" if s.ensemble_cv_score is None else f"{s.ensemble_cv_score:.5g}"
+    trials = f"{s.n_trials} trials ({s.n_failed} failed)"
+    print(f"best trial: {s.best_model} | cv {s.metric} {best} | {trials} | {s.wall_s:.1f}s")
+    members = ", ".join(f"{m.model} {m.weight:.2f}" for m in s.ensemble_members)
+    print(f"final model: {s.ensemble_method} ({members}) | {s.ensemble_score_kind} {s.metric} {final}")
+    if s.test_score is not None:
+        print(f"test {s.metric}: {s.test_score:.5g}")
     for note in result.notes:
         print(f"note: {note}")
     if not quiet:
@@ -225,7 +227,12 @@ def _cmd_stop(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="automl", description="Distributed AutoML on Ray.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_fit, _add_job_commands, _add_model_commands, _add_serve, _add_cluster_commands):
+        add(commands)
+    return parser
 
+
+def _add_fit(commands: Commands) -> None:
     fit = commands.add_parser("fit", help="search models for a table and save the best")
     fit.add_argument("data", help="training table (.csv or .parquet; a path or a URI)")
     fit.add_argument("--target", required=True, help="column to predict")
@@ -246,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--quiet", action="store_true", help="no progress display")
     fit.set_defaults(handler=_cmd_fit)
 
+
+def _add_job_commands(commands: Commands) -> None:
     run = commands.add_parser("run", help="run a job from a YAML spec")
     run.add_argument("spec", help="job spec file")
     run.add_argument("--output", metavar="DIR", help="run directory (overrides the spec's output)")
@@ -258,6 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--quiet", action="store_true", help="no progress display")
     resume.set_defaults(handler=_cmd_resume)
 
+    report = commands.add_parser("report", help="rewrite a run directory's report.html")
+    report.add_argument("run_dir")
+    report.set_defaults(handler=_cmd_report)
+
+
+def _add_model_commands(commands: Commands) -> None:
     predict = commands.add_parser("predict", help="predict a table with a saved model")
     predict.add_argument("model_dir")
     predict.add_argument("data")
@@ -269,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("data")
     evaluate.set_defaults(handler=_cmd_evaluate)
 
+
+def _add_serve(commands: Commands) -> None:
     serve = commands.add_parser("serve", help="serve a saved model over HTTP with Ray Serve")
     serve.add_argument("model_dir")
     serve.add_argument("--config", metavar="FILE", help="serving config (YAML); flags override it")
@@ -294,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--address", metavar="RAY_ADDRESS", help="serve on an existing Ray cluster")
     serve.set_defaults(handler=_cmd_serve)
 
+
+def _add_cluster_commands(commands: Commands) -> None:
     submit = commands.add_parser("submit", help="submit a job spec to a Ray cluster (Ray Jobs API)")
     submit.add_argument("spec", help="job spec file; its output must be a path or URI the cluster can write")
     submit.add_argument("--address", required=True, metavar="URL", help="the Jobs API, e.g. http://127.0.0.1:8265")
@@ -309,11 +328,6 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "logs":
             command.add_argument("--follow", action="store_true", help="keep printing until the job ends")
         command.set_defaults(handler=handler)
-
-    report = commands.add_parser("report", help="rewrite a run directory's report.html")
-    report.add_argument("run_dir")
-    report.set_defaults(handler=_cmd_report)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

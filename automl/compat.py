@@ -70,7 +70,7 @@ def tune_actor_env_defaults() -> MutableMapping[str, str] | None:
             raise TypeError(type(defaults))
         return defaults
 
-    return _internal(  # type: ignore[no-any-return]
+    return _internal(
         get,
         "ray.tune.execution.class_cache.DEFAULT_ENV_VARS",
         "trial actors start on new workers rather than the idle preloaded ones (slower first results)",

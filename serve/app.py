@@ -17,7 +17,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -29,8 +29,9 @@ from starlette.requests import ClientDisconnect
 
 from automl.artifacts.store import load_model, read_manifest
 from automl.data.schema import feature_columns
+from automl.errors import first_line
 from automl.monitoring.drift import DriftTracker
-from serve.config import ServeConfig
+from serve.config import DEFAULT_BATCH_WAIT_TIMEOUT_S, DEFAULT_MAX_BATCH_SIZE, ServeConfig
 from serve.hooks import load_hooks
 from serve.openapi import openapi_document, swagger_page
 from serve.recorder import MetricsRecorder
@@ -42,14 +43,40 @@ logger = logging.getLogger("automl.serve")
 # model's columns: ours are routes below, built from the artifact (serve/openapi.py).
 app = FastAPI(title="automl model server", docs_url=None, redoc_url=None, openapi_url=None)
 _OPEN_ROUTES = {"/healthz"}
+_BEARER = "bearer "  # the authorization header's scheme, compared in lower case
+_CLIENT_CLOSED = 499  # nginx's status for a client that left before its answer: HTTP has none
+# Request ids are a random key per replica plus a counter (cheaper than a uuid4 per request):
+# 64 random bits keep replicas' keys apart, and 64 bits of counter never wrap.
+_REPLICA_KEY_HEX = 16
+_COUNTER_HEX = 16
+# Histogram buckets: latency in 1-2-5 steps from a lone row to a request stuck behind a
+# full queue; batch sizes in powers of two, past the default max_batch_size.
+_LATENCY_BOUNDARIES_MS: list[float] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000]
+_BATCH_SIZE_BOUNDARIES: list[float] = [1, 2, 4, 8, 16, 32, 64, 128]
+# Probabilities are rounded in answers: shorter JSON, and no client needs more digits.
+_PROBABILITY_DECIMALS = 8
 
 
 Prediction = tuple[dict[str, Any], np.ndarray] | RequestError  # answer fields and raw output, or the 4xx
 
 
+class _BatchSettings(Protocol):
+    """The setters `@serve.batch` adds to the method it wraps (its type stubs omit them)."""
+
+    def set_max_batch_size(self, new_max_batch_size: int) -> None: ...
+
+    def set_batch_wait_timeout_s(self, new_batch_wait_timeout_s: float) -> None: ...
+
+
 def _plain(value: Any) -> Any:
     # defined before the class: Serve's ingress captures the class when it is decorated
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _request_log(config: ServeConfig) -> RequestLog | None:
+    if not config.log_dir:
+        return None
+    return RequestLog(config.log_dir, config.log_max_rows_per_file, config.log_max_files, config.log_flush_interval_s)
 
 
 @serve.deployment
@@ -66,46 +93,30 @@ class ModelServer:
         self.example = reference.get("example")
         self._labels = [_plain(c) for c in self.model.classes or []]
         self._label_tags = [{"label": str(c)} for c in self.model.classes or []]
-        self.log = (
-            RequestLog(
-                self.config.log_dir,
-                self.config.log_max_rows_per_file,
-                self.config.log_max_files,
-                self.config.log_flush_interval_s,
-            )
-            if self.config.log_dir
-            else None
-        )
+        self.log = _request_log(self.config)
         self.hooks = load_hooks(self.config.hooks)
-        document = openapi_document(
-            self.model.schema,
-            model_version=self.version,
-            max_rows=self.config.max_rows,
-            reject_extra_columns=self.config.reject_extra_columns,
-            auth=bool(token_sha256),
-            route_prefix=self.config.route_prefix,
-            metric=self.manifest.get("metric"),
-        )
-        self._openapi_json = json.dumps(document).encode()  # built once: every request sends the same bytes
-        self._docs_html = swagger_page(document)
-        self._predict_batch.set_max_batch_size(self.config.max_batch_size)
+        self._openapi_json, self._docs_html = self._documents(auth=bool(token_sha256))
+        self._batch_settings = cast(_BatchSettings, self._predict_batch)
+        self._batch_settings.set_max_batch_size(self.config.max_batch_size)
         self._batch_limit = self.config.max_batch_size
-        self._predict_batch.set_batch_wait_timeout_s(self.config.batch_wait_timeout_s)
+        self._batch_settings.set_batch_wait_timeout_s(self.config.batch_wait_timeout_s)
         self._in_flight = 0  # /predict requests here that have no prediction yet
         self._request_ids = itertools.count()
-        self._replica_key = uuid.uuid4().hex[:16]  # request ids: this plus a counter (uuid4 per request cost 0.1 ms)
+        self._replica_key = uuid.uuid4().hex[:_REPLICA_KEY_HEX]
         self.recorder = MetricsRecorder()
         self.requests = metrics.Counter(
-            "automl_requests", description="Requests by route and status.", tag_keys=("route", "status")
+            "automl_requests",
+            description="Requests by route and status.",
+            tag_keys=("route", "status"),  # type: ignore[arg-type]  # Ray annotates a 1-tuple; any length works
         )
         self.latency = metrics.Histogram(
             "automl_request_latency_ms",
             description="Request latency.",
-            boundaries=[1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
+            boundaries=_LATENCY_BOUNDARIES_MS,
             tag_keys=("route",),
         )
         self.batch_size = metrics.Histogram(
-            "automl_batch_size", description="Requests per model call.", boundaries=[1, 2, 4, 8, 16, 32, 64, 128]
+            "automl_batch_size", description="Requests per model call.", boundaries=_BATCH_SIZE_BOUNDARIES
         )
         self.predicted = metrics.Counter(
             "automl_predictions", description="Predictions by class (or 'value').", tag_keys=("label",)
@@ -114,13 +125,26 @@ class ModelServer:
             "automl_feature_psi", description="Population stability index per feature.", tag_keys=("feature",)
         )
 
+    def _documents(self, *, auth: bool) -> tuple[bytes, str]:
+        """/openapi.json's bytes and the /docs page, built once: every request sends the same."""
+        document = openapi_document(
+            self.model.schema,
+            model_version=self.version,
+            max_rows=self.config.max_rows,
+            reject_extra_columns=self.config.reject_extra_columns,
+            auth=auth,
+            route_prefix=self.config.route_prefix,
+            metric=self.manifest.get("metric"),
+        )
+        return json.dumps(document).encode(), swagger_page(document)
+
     # ---------------------------------------------------------------- middleware
     async def _guard(self, route: str, request: Request) -> tuple[str, Any]:
         """Auth and size checks; return the request id and the parsed JSON body."""
-        request_id = f"{self._replica_key}{next(self._request_ids):016x}"
+        request_id = f"{self._replica_key}{next(self._request_ids):0{_COUNTER_HEX}x}"
         if self.token_sha256 and route not in _OPEN_ROUTES:
             header = request.headers.get("authorization", "")
-            given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+            given = header[len(_BEARER) :].strip() if header.lower().startswith(_BEARER) else ""
             digest = hashlib.sha256(given.encode()).hexdigest()
             if not given or not hmac.compare_digest(digest, self.token_sha256):
                 raise RequestError(401, "missing or invalid bearer token")
@@ -138,7 +162,7 @@ class ModelServer:
             except RecursionError:
                 raise RequestError(400, "body is not valid JSON: nested too deeply") from None
             except ValueError as exc:  # also integers beyond Python's digit limit, and bad UTF-8
-                raise RequestError(400, f"body is not valid JSON: {str(exc).splitlines()[0]}") from None
+                raise RequestError(400, f"body is not valid JSON: {first_line(exc)}") from None
         return request_id, None
 
     async def _answer(self, route: str, request: Request, handler: Any) -> Response:
@@ -155,7 +179,7 @@ class ModelServer:
         except RequestError as exc:
             payload, status = {"error": exc.message}, exc.status
         except ClientDisconnect:  # gone before its body arrived: nobody to answer, and not our failure
-            payload, status = {"error": "client disconnected"}, 499
+            payload, status = {"error": "client disconnected"}, _CLIENT_CLOSED
         except Exception as exc:  # a bug on our side: still an answer, and the replica lives
             logger.exception("request %s failed", request_id)
             payload, status = {"error": f"internal error ({type(exc).__name__})"}, 500
@@ -256,20 +280,20 @@ class ModelServer:
         # last batch ran) must count each other before any of them decides it is alone.
         await asyncio.sleep(0)
         if self._in_flight == 1:
-            # Alone: straight to the model. The batch queue's hops cost a lone request time
-            # and gained it nothing (batches run inline, so none is half-way through now).
+            # Alone: straight to the model. The batch queue's hops would cost a lone request
+            # time and gain it nothing (batches run inline, so none is half-way through now).
             result = self._predict_rows([rows])[0]
         else:
             # Others are in flight: wait for them, up to the batch wait. Under load batches
             # fill up, and the per-call cost is paid once per batch. A batch is full once
             # every request now in flight has joined (Serve reads the size when a batch
-            # starts): two clients would otherwise wait out the timeout every time.
-            # (Counting only the requests still arriving, not those already queued, made
-            # batches of a few requests under load: 1.6 times the replica CPU per request.)
+            # starts): two clients would otherwise wait out the timeout every time. Those
+            # already queued count too: counting only the requests still arriving makes
+            # batches of a few requests under load, each paying the per-call cost.
             limit = min(self.config.max_batch_size, self._in_flight)
             if limit != self._batch_limit:  # Serve's setter looks up the replica's config each call
                 self._batch_limit = limit
-                self._predict_batch.set_max_batch_size(limit)
+                self._batch_settings.set_max_batch_size(limit)
             result = await self._predict_batch(rows)
         predicted()
         if isinstance(result, RequestError):
@@ -287,7 +311,8 @@ class ModelServer:
                     logger.exception("monitor hook %s failed", type(hook).__name__)
         return out
 
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)  # both set from the config
+    # placeholders: each replica applies its config's values in __init__
+    @serve.batch(max_batch_size=DEFAULT_MAX_BATCH_SIZE, batch_wait_timeout_s=DEFAULT_BATCH_WAIT_TIMEOUT_S)
     async def _predict_batch(self, requests: list[list[dict[str, Any]]]) -> list[Prediction]:
         """The rows of all requests that arrived together, predicted in one call."""
         return self._predict_rows(requests)
@@ -296,7 +321,7 @@ class ModelServer:
         """Each request's prediction fields and raw output, from one model call for all of
         their rows: per-request work is what limits throughput, so the columns (arrays, not
         a frame), the answers' lists and the metrics are made once per batch. Inline, not
-        in a thread: the model call holds the GIL anyway, and the thread hop cost more."""
+        in a thread: the model call holds the GIL anyway, and the thread hop costs more."""
         self.recorder.observe(self.batch_size, len(requests))
         return self._predicted(requests)
 
@@ -308,7 +333,7 @@ class ModelServer:
                 raw = self.model.predict_features(X)
             failure = None if np.isfinite(raw).all() else "not finite"
         except (ValueError, OverflowError, FloatingPointError) as exc:  # e.g. a scaled value became infinite
-            failure = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            failure = first_line(exc)
         if failure is not None:
             if len(requests) > 1:  # one request's values must not fail those batched with it
                 return [result for request in requests for result in self._predicted([request])]
@@ -323,12 +348,13 @@ class ModelServer:
         else:
             indices = np.argmax(raw, axis=1)
             predictions = [self._labels[i] for i in indices.tolist()]
-            probabilities = np.round(raw, 8).tolist()
+            probabilities = np.round(raw, _PROBABILITY_DECIMALS).tolist()
             for index, count in enumerate(np.bincount(indices, minlength=len(self._labels)).tolist()):
                 if count:
                     self.recorder.inc(self.predicted, count, self._label_tags[index])
             self.drift.update(X, indices)
-        answers, start = [], 0
+        answers: list[Prediction] = []
+        start = 0
         for request in requests:
             stop = start + len(request)
             share = None if probabilities is None else probabilities[start:stop]
@@ -354,7 +380,10 @@ class ModelServer:
             self.model.predict_raw(self.example)
 
     def __del__(self) -> None:
-        if getattr(self, "recorder", None) is not None:
-            self.recorder.close()
-        if getattr(self, "log", None) is not None:
-            self.log.flush()
+        # getattr: __init__ may have failed before either was made
+        recorder: MetricsRecorder | None = getattr(self, "recorder", None)
+        if recorder is not None:
+            recorder.close()
+        log: RequestLog | None = getattr(self, "log", None)
+        if log is not None:
+            log.flush()

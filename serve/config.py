@@ -10,6 +10,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 TOKEN_ENV = "AUTOML_SERVE_TOKEN"
+# Batching defaults, and the placeholders of the replica's `@serve.batch` until it applies
+# its config. The wait is short: a batch waits only while other requests are in flight,
+# under load batches fill from what piled up during the last model call, and a longer wait
+# mostly leaves the replica idle (benchmarks/serve_load.py measures a setting under load).
+DEFAULT_MAX_BATCH_SIZE = 32
+DEFAULT_BATCH_WAIT_TIMEOUT_S = 0.005
+# How long buffered log records may wait for a write: what a killed replica can lose.
+DEFAULT_LOG_FLUSH_INTERVAL_S = 30.0
 
 
 class ServeConfig(BaseModel):
@@ -27,14 +35,10 @@ class ServeConfig(BaseModel):
     upscale_delay_s: float = Field(default=3.0, ge=0)
     downscale_delay_s: float = Field(default=30.0, ge=0)
     cpus_per_replica: float = Field(default=1.0, gt=0)
-    max_batch_size: int = Field(default=32, ge=1)
+    max_batch_size: int = Field(default=DEFAULT_MAX_BATCH_SIZE, ge=1)
     batch_wait_timeout_s: float = Field(
-        default=0.005,
+        default=DEFAULT_BATCH_WAIT_TIMEOUT_S,
         ge=0,
-        # 5 ms answered 7% more requests than 20 ms with 32 closed-loop clients (HAProxy, both
-        # side by side on one Ray, ahead in 5 of 5 rounds): a batch that waits for a companion
-        # the replica miscounted leaves it idle, and under load batches fill from what piled
-        # up during the last one.
         description="How long a batch waits for more requests, when others are in flight.",
     )
     max_ongoing_requests: int = Field(default=64, ge=1)
@@ -51,7 +55,9 @@ class ServeConfig(BaseModel):
         description="the log keeps its newest files up to this many times log_max_rows_per_file rows (all replicas)",
     )
     log_flush_interval_s: float = Field(
-        default=30.0, gt=0, description="buffered records are written at the latest this long after the last write"
+        default=DEFAULT_LOG_FLUSH_INTERVAL_S,
+        gt=0,
+        description="buffered records are written at the latest this long after the last write",
     )
     hooks: list[str] = Field(default_factory=list, description="'module:Class' monitor hooks")
     ingress: Literal["proxy", "haproxy"] = Field(
@@ -60,8 +66,8 @@ class ServeConfig(BaseModel):
     )
     access_log: bool = Field(
         default=False,
-        description="Serve's per-request access log line (about 0.8 ms a request; metrics and log_dir cover requests). "
-        "Off, replicas log Serve's messages from WARNING up.",
+        description="Serve's per-request access log line (it costs CPU on every request; metrics and log_dir "
+        "cover requests). Off, replicas log Serve's messages from WARNING up.",
     )
 
     @model_validator(mode="after")

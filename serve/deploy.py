@@ -5,35 +5,45 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import Any, cast
 
 from pydantic import ValidationError
 
 from automl.artifacts.store import verify
-from automl.errors import ArtifactError, SpecError
+from automl.errors import ArtifactError, SpecError, first_line, validation_message
 from serve.config import ServeConfig
 
 HAPROXY_FLAG = "RAY_SERVE_ENABLE_HA_PROXY"
 _HAPROXY_PORTS = ("RAY_SERVE_HAPROXY_STATS_PORT", "RAY_SERVE_HAPROXY_METRICS_PORT")
 _DRAIN = "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"
+# A removed replica keeps serving this long so load balancers can drop it. Serve's default
+# (30 s) is for remote balancers; HAProxy on the same machine reloads within a second.
+_HAPROXY_DRAIN_S = "5"
+# Autoscaling reads ongoing requests this often and averages them over this window: shorter
+# than Serve's defaults (10 s, 30 s), so the replica count follows load within seconds, on
+# the scale of upscale_delay_s.
+_AUTOSCALING_METRICS_INTERVAL_S = 1.0
+_AUTOSCALING_LOOK_BACK_S = 5.0
+# How often Serve calls a replica's check_health (one prediction of a known row): Serve's default.
+_HEALTH_CHECK_PERIOD_S = 10.0
 
 
 def ingress_environment(config: ServeConfig) -> dict[str, str]:
     """Environment variables that select `config.ingress`; they must be set before Ray starts.
 
     Serve reads its ingress mode once, when its controller and proxies start. HAProxy mode
-    (HAProxy in front, each replica serving HTTP itself) measured 2.5-3x the requests
-    per second of Serve's proxy with 32 clients (benchmarks/serve_load.py). In Ray 2.60 its
-    stats page and Prometheus exporter listen on every interface, on fixed ports unless
-    set: we pick free ones, so two instances on one machine do not collide.
+    puts HAProxy in front and lets each replica serve HTTP itself, which saves every
+    request the hop through Serve's proxy actor (README and benchmarks/serve_load.py have
+    the figures). In Ray 2.60 its stats page and Prometheus exporter listen on every
+    interface, on fixed ports unless set: we pick free ones, so two instances on one
+    machine do not collide.
     """
     if config.ingress != "haproxy":
         return {}
     env = {HAPROXY_FLAG: "1"}
     for name in _HAPROXY_PORTS:
         env[name] = os.environ.get(name) or str(_free_port())
-    # A removed replica keeps serving this long so load balancers can drop it (default 30 s,
-    # for remote balancers); HAProxy on the same machine reloads within a second.
-    env[_DRAIN] = os.environ.get(_DRAIN) or "5"
+    env[_DRAIN] = os.environ.get(_DRAIN) or _HAPROXY_DRAIN_S
     return env
 
 
@@ -44,10 +54,9 @@ def _free_port() -> int:
 
 
 # Replicas run our handlers on Serve's own event loop rather than on a second loop in a
-# thread of their own: each request then skips two hops between threads. With 32 clients
-# (HAProxy) that alone answered 820 requests per second instead of 677, and a lone request
-# 1.7 ms sooner (benchmarks/serve_load.py). Our handlers never block for long: a batch's
-# model call is a few milliseconds.
+# thread of their own: each request then skips two hops between threads, which shows in
+# both throughput and a lone request's latency (benchmarks/serve_load.py). It is safe
+# because our handlers never block for long: a batch's model call is a few milliseconds.
 REPLICA_ENV = {"RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0"}
 
 
@@ -55,8 +64,8 @@ def replica_logging(config: ServeConfig) -> dict[str, object]:
     """Serve's logging config for the replicas.
 
     Serve writes each request's access-log record and then filters it out when the access
-    log is off; at WARNING it stops before building the record (about a tenth of a no-op
-    replica's CPU per request).
+    log is off; at WARNING it stops before building the record, which saves CPU on every
+    request.
     """
     return {"enable_access_log": config.access_log, "log_level": "INFO" if config.access_log else "WARNING"}
 
@@ -88,46 +97,50 @@ def deploy(model_dir: str | Path, config: ServeConfig | None = None) -> str:
     except ValueError as exc:
         raise SpecError(str(exc)) from None
     serve.start(http_options={"host": config.host, "port": config.port})
-    application = ModelServer.options(
+    # mypy keeps a decorated class's own type: @serve.deployment made ModelServer a Deployment
+    server = cast(serve.Deployment, ModelServer)
+    application = server.options(
         name=config.name,
-        autoscaling_config={
-            "min_replicas": config.min_replicas,
-            "max_replicas": config.max_replicas,
-            "target_ongoing_requests": config.target_ongoing_requests,
-            "upscale_delay_s": config.upscale_delay_s,
-            "downscale_delay_s": config.downscale_delay_s,
-            "metrics_interval_s": 1.0,
-            "look_back_period_s": 5.0,
-        },
+        autoscaling_config=_autoscaling(config),
         max_ongoing_requests=config.max_ongoing_requests,
         max_queued_requests=config.max_queued_requests,
         ray_actor_options={"num_cpus": config.cpus_per_replica, "runtime_env": {"env_vars": REPLICA_ENV}},
-        health_check_period_s=10.0,
+        health_check_period_s=_HEALTH_CHECK_PERIOD_S,
         logging_config=replica_logging(config),
     ).bind(str(model_dir), config.model_dump(), token)
     serve.run(application, name=config.name, route_prefix=config.route_prefix)
     return f"http://{config.host}:{config.port}{config.route_prefix.rstrip('/')}"
 
 
+def _autoscaling(config: ServeConfig) -> dict[str, Any]:
+    return {
+        "min_replicas": config.min_replicas,
+        "max_replicas": config.max_replicas,
+        "target_ongoing_requests": config.target_ongoing_requests,
+        "upscale_delay_s": config.upscale_delay_s,
+        "downscale_delay_s": config.downscale_delay_s,
+        "metrics_interval_s": _AUTOSCALING_METRICS_INTERVAL_S,
+        "look_back_period_s": _AUTOSCALING_LOOK_BACK_S,
+    }
+
+
 def load_config(path: str | Path | None, **overrides: object) -> ServeConfig:
     """A serving config from a YAML / JSON file (optional) and flag overrides (None: unset)."""
     import yaml
 
-    raw: dict = {}
+    raw: dict[str, Any] = {}
     if path is not None:
         try:
             raw = yaml.safe_load(Path(path).read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
-            raise SpecError(f"cannot read serving config {path}: {exc}".splitlines()[0]) from None
+            raise SpecError(f"cannot read serving config {path}: {first_line(exc)}") from None
         if not isinstance(raw, dict):
             raise SpecError(f"serving config {path} must hold a mapping of keys")
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return ServeConfig(**raw)
     except ValidationError as exc:
-        parts = [f"{'.'.join(map(str, e['loc'])) or 'config'}: {str(e['msg']).removeprefix('Value error, ')}"
-                 for e in exc.errors()]  # fmt: skip
-        raise SpecError("invalid serving config: " + "; ".join(parts)) from None
+        raise SpecError(validation_message(exc, "invalid serving config")) from None
 
 
 __all__ = ["REPLICA_ENV", "ArtifactError", "deploy", "ingress_environment", "load_config", "replica_logging"]

@@ -25,6 +25,7 @@ class MonitorHook:
 
 
 def load_hooks(paths: list[str]) -> list[MonitorHook]:
+    """One instance of each "package.module:ClassName" in `paths`, built with no arguments."""
     hooks = []
     for path in paths:
         module_name, _, class_name = path.partition(":")

@@ -54,19 +54,25 @@ def openapi_document(
         'number'
     """
     features = [c for c in schema.columns if c.kind != "excluded"]
-    ignored = [c.name for c in schema.columns if c.kind == "excluded"] + [schema.target]
-    row: dict[str, Any] = {
-        "type": "object",
-        "description": "One row: every feature column the model was trained on. "
-        + ("Other columns are refused." if reject_extra_columns else "Other columns are ignored."),
-        "required": [c.name for c in features],
-        "properties": {c.name: _column_schema(c, schema.allows_missing.get(c.name, True)) for c in features},
+    document: dict[str, Any] = {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": "automl model server", "version": model_version, "description": _description(schema, metric)},
+        "servers": [{"url": route_prefix.rstrip("/") or "/"}],
+        "paths": _paths(schema, features, max_rows=max_rows, auth=auth),
+        "components": {"schemas": _component_schemas(schema, features, max_rows, reject_extra_columns)},
     }
-    if reject_extra_columns:  # known but unused columns are still let through (a full training row is valid)
-        row["properties"].update({name: {"description": "not used by the model; ignored"} for name in ignored})
-        row["additionalProperties"] = False
-    schemas = {
-        "Row": row,
+    if auth:
+        document["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        document["security"] = [{"bearer": []}]
+    return document
+
+
+def _component_schemas(
+    schema: TableSchema, features: list[ColumnInfo], max_rows: int, reject_extra_columns: bool
+) -> dict[str, Any]:
+    """The request, answer and error bodies the paths refer to."""
+    return {
+        "Row": _row_schema(schema, features, reject_extra_columns),
         "PredictRequest": {
             "type": "object",
             "required": ["rows"],
@@ -84,34 +90,33 @@ def openapi_document(
             {"error": {"type": "string", "description": "what was wrong, and where"}, "request_id": {"type": "string"}}
         ),
     }
+
+
+def _row_schema(schema: TableSchema, features: list[ColumnInfo], reject_extra_columns: bool) -> dict[str, Any]:
+    """One row of /predict: every feature column, typed as `serve.validation` checks it."""
+    row: dict[str, Any] = {
+        "type": "object",
+        "description": "One row: every feature column the model was trained on. "
+        + ("Other columns are refused." if reject_extra_columns else "Other columns are ignored."),
+        "required": [c.name for c in features],
+        "properties": {c.name: _column_schema(c, schema.allows_missing.get(c.name, True)) for c in features},
+    }
+    if reject_extra_columns:  # known but unused columns are still let through (a full training row is valid)
+        ignored = [c.name for c in schema.columns if c.kind == "excluded"] + [schema.target]
+        row["properties"].update({name: {"description": "not used by the model; ignored"} for name in ignored})
+        row["additionalProperties"] = False
+    return row
+
+
+def _paths(schema: TableSchema, features: list[ColumnInfo], *, max_rows: int, auth: bool) -> dict[str, Any]:
+    """Every route with the answers it can give."""
     unauthorized = {"401": _error("missing or invalid bearer token")} if auth else {}
     # Answered by Serve itself (with its own body), not by our handlers.
     overloaded = {"503": {"description": "overloaded: the bounded queue is full; retry later"}}
-    paths = {
-        "/predict": {"post": {
-            "summary": "Predict rows",
-            "operationId": "predict",
-            "requestBody": _json_body("PredictRequest", _example_request(features)),
-            "responses": {"200": _json_response("predictions, one per row", "PredictResponse"),
-                          "400": _error("the body is not valid JSON"),
-                          **unauthorized,
-                          "413": _error(f"the body is larger than the limit, or has more than {max_rows} rows"),
-                          "422": _error("a missing column, a wrong type, or a null where training had no "
-                                        "missing values (each problem named); or no finite prediction"),
-                          **overloaded},
-        }},
-        "/feedback": {"post": {
-            "summary": "Report the actual values of earlier predictions",
-            "operationId": "feedback",
-            "requestBody": _json_body("FeedbackRequest", None),
-            "responses": {"200": _json_response("the number of records accepted", "FeedbackResponse"),
-                          "400": _error("the body is not valid JSON"),
-                          **unauthorized,
-                          "413": _error(f"the body is larger than the limit, or has more than {max_rows} records"),
-                          "422": _error("a record without a string request_id, or an actual value that is not "
-                                        + ("one of the classes" if schema.classes is not None else "a number")),
-                          **overloaded},
-        }},
+    guarded = {**unauthorized, **overloaded}
+    return {
+        "/predict": {"post": _predict_operation(features, max_rows, unauthorized, overloaded)},
+        "/feedback": {"post": _feedback_operation(schema, max_rows, unauthorized, overloaded)},
         "/healthz": {"get": {
             "summary": "Liveness (never needs the token)",
             "operationId": "healthz",
@@ -121,25 +126,48 @@ def openapi_document(
         "/metadata": {"get": {
             "summary": "Schema, classes, version and metrics of the served model",
             "operationId": "metadata",
-            "responses": {"200": _json_response("the model's metadata", None), **unauthorized, **overloaded},
+            "responses": {"200": _json_response("the model's metadata", None), **guarded},
         }},
         "/monitor": {"get": {
             "summary": "Population stability index per feature and of the predictions",
             "operationId": "monitor",
-            "responses": {"200": _json_response("drift since the replica started", None), **unauthorized, **overloaded},
+            "responses": {"200": _json_response("drift since the replica started", None), **guarded},
         }},
     }  # fmt: skip
-    document: dict[str, Any] = {
-        "openapi": OPENAPI_VERSION,
-        "info": {"title": "automl model server", "version": model_version, "description": _description(schema, metric)},
-        "servers": [{"url": route_prefix.rstrip("/") or "/"}],
-        "paths": paths,
-        "components": {"schemas": schemas},
-    }
-    if auth:
-        document["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-        document["security"] = [{"bearer": []}]
-    return document
+
+
+def _predict_operation(
+    features: list[ColumnInfo], max_rows: int, unauthorized: dict[str, Any], overloaded: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "summary": "Predict rows",
+        "operationId": "predict",
+        "requestBody": _json_body("PredictRequest", _example_request(features)),
+        "responses": {"200": _json_response("predictions, one per row", "PredictResponse"),
+                      "400": _error("the body is not valid JSON"),
+                      **unauthorized,
+                      "413": _error(f"the body is larger than the limit, or has more than {max_rows} rows"),
+                      "422": _error("a missing column, a wrong type, or a null where training had no "
+                                    "missing values (each problem named); or no finite prediction"),
+                      **overloaded},
+    }  # fmt: skip
+
+
+def _feedback_operation(
+    schema: TableSchema, max_rows: int, unauthorized: dict[str, Any], overloaded: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "summary": "Report the actual values of earlier predictions",
+        "operationId": "feedback",
+        "requestBody": _json_body("FeedbackRequest", None),
+        "responses": {"200": _json_response("the number of records accepted", "FeedbackResponse"),
+                      "400": _error("the body is not valid JSON"),
+                      **unauthorized,
+                      "413": _error(f"the body is larger than the limit, or has more than {max_rows} records"),
+                      "422": _error("a record without a string request_id, or an actual value that is not "
+                                    + ("one of the classes" if schema.classes is not None else "a number")),
+                      **overloaded},
+    }  # fmt: skip
 
 
 def swagger_page(document: dict[str, Any]) -> str:

@@ -15,8 +15,14 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
+from automl.files import atomic_write, json_ready
+from serve.config import DEFAULT_LOG_FLUSH_INTERVAL_S
+
 logger = logging.getLogger("automl.serve")
 _ROWS = re.compile(r"-(\d+)r\.parquet$")
+# A replica's name in its files: its pid (unique on a machine) and random hex (pids repeat
+# across machines and restarts).
+_REPLICA_HEX = 6
 
 
 class RequestLog:
@@ -30,22 +36,28 @@ class RequestLog:
     dropped; serving goes on.
     """
 
-    def __init__(self, directory: str | Path, max_rows: int, max_files: int, flush_interval_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        directory: str | Path,
+        max_rows: int,
+        max_files: int,
+        flush_interval_s: float = DEFAULT_LOG_FLUSH_INTERVAL_S,
+    ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.max_rows = max_rows
         self.max_files = max_files
         self.flush_interval_s = flush_interval_s
-        self.replica = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.replica = f"{os.getpid()}-{uuid.uuid4().hex[:_REPLICA_HEX]}"
         self.dropped = 0  # records lost to failed writes
         self._buffer: list[dict[str, Any]] = []
         self._sequence = 0
         self._last_write = time.monotonic()
 
     def append(self, kind: str, request_id: str, payload: dict[str, Any]) -> None:
-        self._buffer.append(
-            {"kind": kind, "request_id": request_id, "time": time.time(), "payload": json.dumps(payload, default=str)}
-        )
+        """Buffer one record; `payload` is stored as strict JSON (NaN, which a client may send, as null)."""
+        text = json.dumps(json_ready(payload), allow_nan=False)
+        self._buffer.append({"kind": kind, "request_id": request_id, "time": time.time(), "payload": text})
         if len(self._buffer) >= self.max_rows or time.monotonic() - self._last_write >= self.flush_interval_s:
             self.flush()
 
@@ -59,17 +71,11 @@ class RequestLog:
         # the time first: names sort oldest first across replicas; the row count last
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         name = f"log-{stamp}-{self.replica}-{self._sequence:06d}-{len(records)}r.parquet"
-        tmp = self.directory / f".{name}.tmp"
         try:
-            pd.DataFrame(records).to_parquet(tmp, index=False)
-            tmp.replace(self.directory / name)
+            atomic_write(self.directory / name, pd.DataFrame(records).to_parquet(index=False))
         except Exception:
             self.dropped += len(records)
             logger.exception("request log: %d records not written to %s", len(records), self.directory)
-            try:
-                tmp.unlink(missing_ok=True)
-            except OSError:
-                pass
             return
         self._rotate()
 

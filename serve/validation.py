@@ -9,6 +9,11 @@ import numpy as np
 
 from automl.data.schema import TableSchema
 
+# Problems named in one answer: enough to fix a request in one go, few enough to read.
+MAX_PROBLEMS = 10
+# A client's value quoted in a message is cut to this many characters.
+_SHOWN_CHARS = 40
+
 
 class RequestError(Exception):
     """A client error: `status` is the HTTP code to answer with."""
@@ -23,7 +28,7 @@ def checked_rows(body: Any, schema: TableSchema, *, max_rows: int, reject_extra:
     """Check a `{"rows": [{column: value}, ...]}` body and return its rows.
 
     Rows stay plain dicts: the server builds one table per batch of requests, since a
-    table per request cost more than the checks themselves.
+    table per request costs more than the checks themselves.
 
     Raises:
         RequestError: 422 for a wrong shape, a missing column, a wrong type or a missing
@@ -56,10 +61,10 @@ def checked_rows(body: Any, schema: TableSchema, *, max_rows: int, reject_extra:
                 problem = _check_value(name, kinds[name], row[name], schema.allows_missing.get(name, True))
                 if problem:
                     problems.append(f"row {index}: {problem}")
-        if len(problems) >= 10:
+        if len(problems) >= MAX_PROBLEMS:
             break
     if problems:
-        raise RequestError(422, "; ".join(problems[:10]))
+        raise RequestError(422, "; ".join(problems[:MAX_PROBLEMS]))
     return rows
 
 
@@ -102,7 +107,7 @@ def checked_feedback(body: Any, schema: TableSchema, *, max_records: int) -> lis
             problem = _check_actual(item["actual"], schema)
             if problem:
                 problems.append(f"feedback {index}: {problem}")
-        if len(problems) >= 10:
+        if len(problems) >= MAX_PROBLEMS:
             break
     if problems:
         raise RequestError(422, "; ".join(problems))
@@ -131,7 +136,7 @@ def _same_label(value: Any, label: Any) -> bool:
 
 def _shown(value: Any) -> str:
     text = repr(value) if isinstance(value, (str, int, float, bool)) or value is None else type(value).__name__
-    return text if len(text) <= 40 else text[:37] + "..."
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
 
 
 def _finite(value: int | float) -> bool:

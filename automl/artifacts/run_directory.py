@@ -19,6 +19,7 @@ import pyarrow.fs as pa_fs
 
 from automl.data.ingest import resolve_location
 from automl.errors import SpecError, first_line
+from automl.files import atomic_write
 
 JOB_FILE = "job.yaml"  # the job's spec, with absolute data paths: what `automl resume` runs
 JOURNAL_DIR = "search"  # the search's journal (see automl.search.journal)
@@ -51,9 +52,7 @@ class RunDirectory:
                 with self._fs.open_output_stream(f"{self._path}/{name}") as stream:
                     stream.write(text.encode())
             else:
-                tmp = Path(self._path) / f".{name}.tmp"
-                tmp.write_text(text)
-                tmp.replace(Path(self._path) / name)
+                atomic_write(Path(self._path) / name, text)
         except (pa.ArrowException, OSError) as exc:
             raise SpecError(f"output {self.location}: cannot write ({first_line(exc)})") from None
 

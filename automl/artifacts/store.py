@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from automl.errors import ArtifactError
+from automl.files import json_text
 from automl.pipeline import pickles
 from automl.pipeline.model import TabularModel
 
@@ -89,7 +90,7 @@ def save_model(model: TabularModel, directory: str | Path, extra: dict[str, Any]
             **(extra or {}),
             "files": {MODEL_FILE: sha256_of(staging / MODEL_FILE)},
         }
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default))
+        (staging / MANIFEST).write_text(json_text(manifest))  # the whole directory is renamed into place
         _swap_into_place(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -175,9 +176,3 @@ def _warn_on_version_drift(saved: dict[str, str]) -> None:
     drift = [f"{k} {v} -> {current[k]}" for k, v in saved.items() if k in current and current[k] != v and k != "python"]
     if drift:
         warnings.warn(f"model was saved with other library versions ({', '.join(drift)})", stacklevel=3)
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)

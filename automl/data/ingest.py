@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from automl.data.schema import _holds_numbers, _to_numbers, text_column_names
 from automl.errors import DataError, first_line
+from automl.files import atomic_path
 
 SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
 # Tried in turn: UTF-8 (a BOM is skipped), then the Windows code page that spreadsheets
@@ -149,9 +150,8 @@ def write_table(frame: pd.DataFrame, location: str | Path) -> None:
     if suffix not in SUPPORTED_SUFFIXES:
         raise DataError(f"{location}: unsupported output type {suffix or '(none)'}; use .csv or .parquet")
     location.parent.mkdir(parents=True, exist_ok=True)
-    tmp = location.with_name(f".{location.name}.tmp")
-    if suffix == ".csv":
-        frame.to_csv(tmp, index=False)
-    else:
-        frame.to_parquet(tmp, index=False)
-    tmp.replace(location)  # never leave a half-written file under the final name
+    with atomic_path(location) as tmp:  # never a half-written file under the final name
+        if suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)

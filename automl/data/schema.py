@@ -145,7 +145,8 @@ def infer_schema(frame: pd.DataFrame, target: str, task: str = "auto") -> TableS
         raise DataError("no usable feature columns (every column is the target, constant, an ID or free text)")
     classes = sorted(y.unique().tolist(), key=_sort_key) if task != "regression" else None
     allows_missing = {c.name: _has_missing(frame[c.name], c.kind) for c in columns if c.kind != "excluded"}
-    return TableSchema(columns=columns, target=target, task=task, classes=classes, allows_missing=allows_missing)
+    chosen: TaskName = "binary" if task == "binary" else "multiclass" if task == "multiclass" else "regression"
+    return TableSchema(columns=columns, target=target, task=chosen, classes=classes, allows_missing=allows_missing)
 
 
 def coerce_features(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:

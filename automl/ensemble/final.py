@@ -8,26 +8,27 @@ lowest-weight members until the model meets it.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from automl.budget import Budget
 from automl.data.splits import HOLDOUT_FRACTION
-from automl.ensemble.builder import Candidate, EnsemblePlan, pick_candidates, plan_ensemble
-from automl.ensemble.stacking import fit_stacker
-from automl.errors import SearchError
+from automl.ensemble.builder import EnsemblePlan, pick_candidates, plan_ensemble
+from automl.ensemble.inference import inference_cost, prune_to_cost
+from automl.ensemble.scored import ScoredTrial, ranked_trials
 from automl.evaluation.metrics import Metric
 from automl.monitoring.drift import feature_reference, target_reference
-from automl.pipeline.model import Member, TabularModel
-from automl.pipeline.trial import TrialData, TrialRow, TrialStatus, build_pipeline
+from automl.pipeline.model import TabularModel
+from automl.pipeline.trial import TrialData, TrialRow, build_pipeline
 
-# Refit only when the estimated refit time is at most this share of the time left.
+__all__ = ["FinalModel", "build_final_model"]
+
+# Refit only when the estimated refit time is at most this share of the time left: the
+# estimate scales fold fits by row count, and a fit can take longer than that predicts.
 REFIT_TIME_SHARE = 0.5
 
 
@@ -59,7 +60,8 @@ def build_final_model(
 
     Args:
         trials: every trial of the search, in start order.
-        fold_models: the fold models the search kept, by trial id.
+        fold_models: the fold models the search kept, by trial id (read only for the
+            members and the best trial: a lazy mapping fetches no others).
         data: the job's `TrialData` (features, encoded target, folds, families).
         metric: the job's metric.
         method: selection | stacking | best.
@@ -69,38 +71,23 @@ def build_final_model(
         budget: the job's budget: the ensemble works to its share, and the members are
             refit only when the time left (less the last steps' share) allows.
         sample: raw input rows used to measure inference cost.
+
+    Raises:
+        SearchError: no trial finished with its fold models kept.
     """
-    ranked = sorted(
-        (r for r in trials if r.status is TrialStatus.DONE and r.outcome is not None and r.trial_id in fold_models),
-        key=lambda r: r.outcome.score,
-        reverse=metric.greater_is_better,
-    )
-    if not ranked:
-        reasons = sorted({r.error for r in trials if r.error})
-        detail = f" Failures: {'; '.join(reasons[:3])}" if reasons else ""
-        raise SearchError(
-            f"no trial finished within the budget ({len(trials)} started); raise --time-budget or --max-trials.{detail}"
-        )
-    rows = {r.trial_id: r for r in ranked}
-    candidates = pick_candidates(
-        [Candidate(r.trial_id, r.family, r.outcome.score, r.outcome.out_of_fold) for r in ranked], top_k
-    )
+    ranked = ranked_trials(trials, fold_models, metric)
+    candidates = pick_candidates([t.candidate() for t in ranked], top_k)
     time_limit = budget.grant("ensemble") if budget.limited else None
     plan = plan_ensemble(candidates, data.y, metric, data.schema.task, method, seed=data.seed, time_limit_s=time_limit)
     notes = [f"ensemble: {plan.reason}"]
-
-    refit_s = budget.grant("refit") if budget.limited else None
-    mode = _members_mode(final_members, [rows[t] for t in plan.trial_ids], refit_s, len(data.folds))
-    members = []
-    for trial_id in plan.trial_ids:
-        row = rows[trial_id]
-        fold_models = [_refit(row, data)] if mode == "refit" else fold_models[trial_id]
-        members.append(Member(trial_id, row.family, row.params, fold_models))
+    by_id = {t.trial_id: t for t in ranked}
+    chosen = [by_id[trial_id] for trial_id in plan.trial_ids]
+    refit_s = budget.grant("refit") if budget.limited else None  # granted after the ensemble took its time
+    mode = _members_mode(final_members, chosen, refit_s, len(data.folds))
+    members = [t.member([_refit(t.row, data)] if mode == "refit" else fold_models[t.trial_id]) for t in chosen]
     model = TabularModel(data.schema, metric.name, members, list(plan.weights), plan.stacker, _reference(data))
-    best_single = TabularModel(
-        data.schema, metric.name, [Member(ranked[0].trial_id, ranked[0].family, ranked[0].params,
-                                          fold_models[ranked[0].trial_id])]
-    )  # fmt: skip
+    best = ranked[0]
+    best_single = TabularModel(data.schema, metric.name, [best.member(fold_models[best.trial_id])])
     if max_inference_ms_per_row is not None:
         model, pruned = prune_to_cost(model, candidates, data, sample, max_inference_ms_per_row)
         if pruned:
@@ -109,31 +96,12 @@ def build_final_model(
         **{f"model_{k}": v for k, v in inference_cost(model, sample).items()},
         **{f"best_single_{k}": v for k, v in inference_cost(best_single, sample).items()},
     }
-    return FinalModel(model, plan, ranked[0], mode, best_single, inference, notes)
-
-
-def inference_cost(model: TabularModel, sample: pd.DataFrame, repeats: int = 3) -> dict[str, float]:
-    """Milliseconds per row: one row at a time (median of up to `repeats`), and in one batch.
-
-    Bounded in time, since it runs after the search, inside the job's budget: a slow model
-    is timed on one row once and on a 256-row batch (a bagged forest ensemble took 6 s
-    with three single rows and 1,000 rows).
-    """
-    one = sample.head(1)
-    singles: list[float] = []
-    while len(singles) < repeats and sum(singles) < 0.2:
-        start = time.perf_counter()
-        model.predict_raw(one)
-        singles.append(time.perf_counter() - start)
-    batch = sample.head(256)
-    start = time.perf_counter()
-    model.predict_raw(batch)
-    batched = (time.perf_counter() - start) / max(len(batch), 1)
-    return {"single_row_ms": float(np.median(singles) * 1000), "batch_ms_per_row": float(batched * 1000)}
+    return FinalModel(model, plan, best.row, mode, best_single, inference, notes)
 
 
 def _reference(data: TrialData) -> dict[str, Any]:
-    kinds = {c.name: c.kind for c in data.schema.columns}
+    """The training distributions a saved model carries for drift monitoring."""
+    kinds: dict[str, str] = {c.name: c.kind for c in data.schema.columns}
     return {
         "features": feature_reference(data.X, kinds),
         "target": target_reference(data.y, data.schema.task, data.n_classes),
@@ -141,41 +109,24 @@ def _reference(data: TrialData) -> dict[str, Any]:
     }
 
 
-def _members_mode(requested: str, rows: list[TrialRow], time_left_s: float | None, n_folds: int) -> str:
+def _members_mode(requested: str, chosen: list[ScoredTrial], time_left_s: float | None, n_folds: int) -> str:
+    """bagging or refit: `requested` unless auto, which refits when the time left allows."""
     if requested != "auto":
         return requested
     if time_left_s is None:
         return "bagging"
-    # a fold's fit saw (k-1)/k of the rows (a holdout's 1 - its share); all rows cost about
-    # the inverse of that times one fold's fit
-    scale = n_folds / (n_folds - 1) if n_folds > 1 else 1.0 / (1.0 - HOLDOUT_FRACTION)
-    estimate = sum(r.outcome.fit_s / max(len(r.outcome.fold_scores), 1) * scale for r in rows)
+    scale = _all_rows_scale(n_folds)
+    estimate = sum(t.outcome.fit_s / max(len(t.outcome.fold_scores), 1) * scale for t in chosen)
     return "refit" if estimate <= REFIT_TIME_SHARE * time_left_s else "bagging"
+
+
+def _all_rows_scale(n_folds: int) -> float:
+    """A fit on all rows over one fold's fit, taking fit time as proportional to rows: a
+    fold trains on (k-1)/k of them, a holdout's training part on 1 - its share."""
+    return n_folds / (n_folds - 1) if n_folds > 1 else 1.0 / (1.0 - HOLDOUT_FRACTION)
 
 
 def _refit(row: TrialRow, data: TrialData) -> Pipeline:
     """The trial's own pipeline, fitted on every row."""
     family = data.families[row.family]
     return build_pipeline(family, row.params, data.schema, data.seed, data.n_threads).fit(data.X, data.y)
-
-
-def prune_to_cost(
-    model: TabularModel, candidates: list[Candidate], data: TrialData, sample: pd.DataFrame, cap: float
-) -> tuple[TabularModel, int]:
-    """Drop the lowest-weight members until batched prediction costs at most `cap` ms a row."""
-    pruned = 0
-    oof = {c.trial_id: c.out_of_fold for c in candidates}
-    while len(model.members) > 1 and inference_cost(model, sample)["batch_ms_per_row"] > cap:
-        drop = int(np.argmin(model.weights))
-        members = [m for i, m in enumerate(model.members) if i != drop]
-        weights = np.asarray([w for i, w in enumerate(model.weights) if i != drop])
-        stacker = None
-        if model.stacker is not None:
-            rows = np.flatnonzero(~np.isnan(oof[members[0].trial_id].reshape(len(data.y), -1)[:, 0]))
-            parts = [np.asarray(oof[m.trial_id][rows], dtype=np.float64) for m in members]
-            stacker = fit_stacker(parts, data.y[rows], data.schema.task, data.n_classes, data.seed)
-        model = TabularModel(
-            model.schema, model.metric, members, list(weights / weights.sum()), stacker, model.reference
-        )
-        pruned += 1
-    return model, pruned

@@ -14,6 +14,8 @@ import numpy as np
 
 from automl.evaluation.metrics import Metric
 
+# Picks made by default: the best-scoring prefix of the picks is kept, so rounds past the
+# point where the score levels off cost time, not quality.
 DEFAULT_ROUNDS = 40
 
 
@@ -40,6 +42,10 @@ def select_ensemble(
         metric: the job's metric (direction included).
         n_classes: number of classes (0 for regression).
         rounds: how many picks; the best-scoring prefix of the picks is kept.
+
+    Raises:
+        ValueError: the metric is undefined on these rows (it raised, or every blend of
+            some round scored NaN).
     """
     stacked = np.stack([np.asarray(p, dtype=np.float64) for p in predictions])
     counts = np.zeros(len(predictions), dtype=int)
@@ -47,16 +53,9 @@ def select_ensemble(
     best_counts, best_score = counts.copy(), np.nan
     for size in range(1, rounds + 1):
         scores = [metric(y, (total + candidate) / size, n_classes) for candidate in stacked]
-        pick = _best_index(scores, metric)
+        pick = metric.best_index(scores)  # ties: the earlier candidate, as they come best-first
         counts[pick] += 1
         total += stacked[pick]
         if metric.is_better(scores[pick], best_score):
             best_score, best_counts = scores[pick], counts.copy()
     return Selection(weights=best_counts / best_counts.sum(), score=float(best_score))
-
-
-def _best_index(scores: list[float], metric: Metric) -> int:
-    values = np.asarray(scores, dtype=float)
-    values = np.where(np.isnan(values), -np.inf if metric.greater_is_better else np.inf, values)
-    # ties go to the earlier candidate (candidates come best-first)
-    return int(np.argmax(values) if metric.greater_is_better else np.argmin(values))

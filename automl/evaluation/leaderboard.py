@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from automl.evaluation.metrics import Metric
-from automl.pipeline.trial import TrialStatus
+from automl.pipeline.trial import TrialOutcome, TrialRow, TrialStatus
+
+if TYPE_CHECKING:  # the plan's type only: the ensemble's layer imports model code
+    from automl.ensemble.builder import EnsemblePlan
+
+#: the status column's value on the ensemble's own row
+ENSEMBLE_STATUS = "ensemble"
 
 COLUMNS = [
     "rank",
@@ -26,48 +32,60 @@ COLUMNS = [
 ]
 
 
-def leaderboard_frame(rows: Iterable[Any], metric: Metric, ensemble: Any = None) -> pd.DataFrame:
-    """One line per trial (`search.TrialRow`), ranked by CV score in the metric's direction.
+def leaderboard_frame(rows: Iterable[TrialRow], metric: Metric, ensemble: EnsemblePlan | None = None) -> pd.DataFrame:
+    """One line per trial, ranked by CV score in the metric's direction.
 
-    With an `ensemble` plan that combines several trials, its row comes first (status
-    "ensemble", its honest nested-CV score, member weights as its parameters).
+    Args:
+        rows: the search's trials in start order (`TrialLedger.rows`); their order gives
+            the "trial" column.
+        metric: the metric the trials were scored with, for the ranking's direction.
+        ensemble: the final model's plan; one that combines several trials gets a row of
+            its own first (status "ensemble", its honest nested-CV score, member weights
+            as its parameters).
     """
     records = []
-    for number, row in enumerate(rows, start=1):  # rows come in start order
-        outcome = row.outcome
-        ok = row.status == "done" and outcome is not None
+    for number, row in enumerate(rows, start=1):
+        outcome = row.outcome if TrialStatus(row.status) is TrialStatus.DONE else None
         records.append(
             {
                 "trial": number,
                 "trial_id": row.trial_id,
                 "model": row.family,
                 "status": TrialStatus(row.status).value,
-                "cv_score": outcome.score if ok else None,
-                "cv_std": outcome.score_std if ok else None,
-                "fit_s": round(outcome.fit_s, 4) if ok else None,
-                "predict_ms_per_row": round(outcome.predict_s_per_row * 1000, 5) if ok else None,
+                **_scores(outcome),
                 "params": json.dumps(row.params, sort_keys=True),
                 "error": row.error or "",
             }
         )
     frame = pd.DataFrame.from_records(records, columns=[c for c in COLUMNS if c != "rank"])
-    done = frame[frame["status"] == "done"].sort_values(
-        "cv_score", ascending=not metric.greater_is_better, kind="stable"
-    )
-    rest = frame[frame["status"] != "done"]
+    is_done = frame["status"] == TrialStatus.DONE.value
+    done = frame[is_done].sort_values("cv_score", ascending=not metric.greater_is_better, kind="stable")
+    rest = frame[~is_done]
     frame = pd.concat([done, rest], ignore_index=True)
     frame.insert(0, "rank", [i + 1 if i < len(done) else None for i in range(len(frame))])
     frame["rank"] = frame["rank"].astype("Int64")
     if ensemble is not None and ensemble.method != "best":
         weights = dict(zip(ensemble.trial_ids, (round(w, 4) for w in ensemble.weights), strict=True))
-        row = {
+        ensemble_row = {
             "trial_id": "ensemble",
             "model": f"ensemble:{ensemble.method}",
-            "status": "ensemble",
+            "status": ENSEMBLE_STATUS,
             "cv_score": ensemble.cv_score,
             "params": json.dumps({"members": weights}, sort_keys=True),
             "error": "",
         }
-        frame = pd.concat([pd.DataFrame([row]), frame], ignore_index=True)
+        frame = pd.concat([pd.DataFrame([ensemble_row]), frame], ignore_index=True)
         frame["rank"] = frame["rank"].astype("Int64")
     return frame
+
+
+def _scores(outcome: TrialOutcome | None) -> dict[str, float | None]:
+    """A done trial's score and timings; blank for the others."""
+    if outcome is None:
+        return dict.fromkeys(("cv_score", "cv_std", "fit_s", "predict_ms_per_row"))
+    return {
+        "cv_score": outcome.score,
+        "cv_std": outcome.score_std,
+        "fit_s": round(outcome.fit_s, 4),
+        "predict_ms_per_row": round(outcome.predict_s_per_row * 1000, 5),
+    }

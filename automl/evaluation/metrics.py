@@ -7,7 +7,7 @@ probabilities of shape (n, n_classes) for classification, values for regression.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +47,22 @@ class Metric:
         if np.isnan(b):
             return True
         return a > b if self.greater_is_better else a < b
+
+    def best_index(self, scores: Sequence[float]) -> int:
+        """Index of the best of `scores` in this metric's direction.
+
+        NaN never wins (it is how an undefined score is reported); ties go to the earliest,
+        since callers list their candidates best-first.
+
+        Raises:
+            ValueError: there is no score to choose from (empty, or every one NaN).
+        """
+        values = np.asarray(scores, dtype=np.float64)
+        numbers = np.flatnonzero(~np.isnan(values))
+        if len(numbers) == 0:
+            raise ValueError(f"no {self.name} score to choose from: none given, or every one NaN")
+        kept = values[numbers]
+        return int(numbers[np.argmax(kept) if self.greater_is_better else np.argmin(kept)])
 
 
 def _labels(proba: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from automl.evaluation.metrics import get_metric
+from automl.files import atomic_write
 
 _SUMMARY_KEYS = (
     "task",
@@ -36,11 +37,7 @@ _SUMMARY_KEYS = (
 
 def write_report(directory: Path, summary: dict[str, Any], leaderboard: pd.DataFrame) -> Path:
     """Write `report.html` into `directory` and return its path."""
-    path = directory / "report.html"
-    tmp = path.with_name(".report.html.tmp")
-    tmp.write_text(render_report(summary, leaderboard))
-    tmp.replace(path)
-    return path
+    return atomic_write(directory / "report.html", render_report(summary, leaderboard))
 
 
 def render_report(summary: dict[str, Any], leaderboard: pd.DataFrame) -> str:

@@ -132,7 +132,7 @@ def compile_preprocessor(transformer: Any) -> Callable[[FeatureTable], Any] | No
         compiled = _compile_part(part)
         if compiled is None:
             return None
-        blocks.append((list(columns), compiled))  # type: ignore[arg-type]
+        blocks.append((list(columns), compiled))
     if not blocks:
         return None
     sparse_output = bool(transformer.sparse_output_)

@@ -8,6 +8,7 @@ so saving, loading, predicting and serving never special-case them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,14 @@ class Member:
         if task == "regression":
             return np.mean([np.asarray(m.predict(X), dtype=np.float64) for m in models], axis=0)
         return np.mean([full_probabilities(m, X, n_classes) for m in models], axis=0)
+
+
+def weighted_sum(parts: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """The members' predictions weighted and added up (arrays of one shape, float64)."""
+    total = np.zeros(np.shape(parts[0]), dtype=np.float64)
+    for weight, part in zip(weights, parts, strict=True):
+        total += weight * part
+    return total
 
 
 @dataclass
@@ -79,13 +88,10 @@ class TabularModel:
         `coerce_features`, or the column arrays of `feature_columns` (served rows)."""
         n_classes = len(self.classes or [])
         parts = [member.predict_raw(X, self.task, n_classes) for member in self.members]
-        if self.stacker is not None:
-            total = self.stacker.combine(parts)
-        else:
-            total = sum(w * p for w, p in zip(self.weights, parts, strict=True))
+        total = self.stacker.combine(parts) if self.stacker is not None else weighted_sum(parts, self.weights)
         if self.task != "regression":
             total = total / total.sum(axis=1, keepdims=True)
-        return np.asarray(total)
+        return total
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Predicted labels (original class values) or regression values."""

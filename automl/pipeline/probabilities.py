@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 
+@runtime_checkable
 class ProbabilisticModel(Protocol):
-    classes_: np.ndarray
+    """A fitted classifier as scikit-learn shapes one: `classes_` are the encoded labels it
+    saw, one per column of `predict_proba`."""
+
+    @property
+    def classes_(self) -> np.ndarray: ...
 
     def predict_proba(self, X: object) -> object: ...
 

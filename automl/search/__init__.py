@@ -7,6 +7,7 @@ from automl._lazy import lazy_getattr
 _EXPORTS = {
     "SearchResult": "automl.search.runner",
     "SearchSettings": "automl.search.runner",
+    "TrialLedger": "automl.search.ledger",
     "run_search": "automl.search.runner",
 }
 

@@ -20,7 +20,7 @@ import pickle
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import pyarrow.fs as pa_fs
 
@@ -29,6 +29,14 @@ from automl.pipeline import pickles
 from automl.pipeline.trial import TrialOutcome
 
 META = "meta.json"
+
+
+class _Batch(TypedDict):
+    """One `batch-*.pkl` as `append` writes it."""
+
+    outcomes: dict[str, TrialOutcome]
+    elapsed_s: float
+    written_at: float
 
 
 @dataclass
@@ -75,7 +83,8 @@ class SearchJournal:
         """Write one batch of outcomes (called by the trial store, one batch at a time)."""
         self._count += 1
         name = f"batch-{self._writer}-{self._count:06d}"
-        payload = pickle.dumps({"outcomes": outcomes, "elapsed_s": elapsed_s, "written_at": time.time()})
+        batch: _Batch = {"outcomes": outcomes, "elapsed_s": elapsed_s, "written_at": time.time()}
+        payload = pickle.dumps(batch)
         self._write(f"{name}.pkl", payload)
         self._write(f"{name}.sha256", hashlib.sha256(payload).hexdigest().encode())  # last: marks it complete
 
@@ -86,7 +95,7 @@ class SearchJournal:
         """Every complete, intact batch, oldest first; later copies of a trial id win."""
         meta = json.loads(self._read(META))
         state = JournalState(meta=meta)
-        batches = []
+        batches: list[_Batch] = []
         for info in self._fs.get_file_info(pa_fs.FileSelector(self._path)):
             if info.base_name.endswith(".sha256"):
                 name = info.base_name.removesuffix(".sha256")
@@ -94,7 +103,7 @@ class SearchJournal:
                 payload = self._read(f"{name}.pkl")
                 if hashlib.sha256(payload).hexdigest() != expected:
                     continue  # altered or torn: that batch is run again
-                batches.append(pickles.loads(payload))  # our own file, checksum verified
+                batches.append(cast(_Batch, pickles.loads(payload)))  # our own file, checksum verified
         for batch in sorted(batches, key=lambda b: b["written_at"]):
             state.outcomes.update(batch["outcomes"])
             state.n_records += len(batch["outcomes"])

@@ -1,9 +1,9 @@
 """Turn a journal's trials back into the Optuna history a resumed search starts from.
 
 Tune can restore an experiment with its searcher (`Tuner.restore`), but only from its
-last experiment checkpoint, which trails the trials by seconds (and ray-project/ray#30861
-once dropped the searcher on restore without a word). The journal is written per batch,
-so the searcher's history is rebuilt from it instead: each journaled trial becomes a
+last experiment checkpoint, which trails the trials by seconds, and a restore that drops
+the searcher does so without a word (ray-project/ray#30861). The journal is written per
+batch, so the searcher's history is rebuilt from it instead: each journaled trial becomes a
 finished Optuna trial, with the distributions its family's define-by-run space declares.
 """
 

@@ -4,41 +4,43 @@ The driver puts the data into the object store once, starts a `TrialStore` actor
 trials' out-of-fold predictions and fold models, and hands Tune a light function
 trainable: one report per trial, no checkpoints, no per-trial loggers, actors reused,
 and several configurations per Tune trial when configurations are quick (`batching`).
+A `TrialLedger` records every configuration, and the search's rows come from it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
-import os
 import shutil
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
-# Per-trial JSON/CSV/TensorBoard loggers cost more than a small trial: results live in
-# the TrialStore instead. Set before Tune reads it.
-os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+import ray
+from ray import tune
+from ray.actor import ActorHandle
+from ray.tune.search.optuna import OptunaSearch
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+from sklearn.pipeline import Pipeline
 
-import ray  # noqa: E402
-from ray import tune  # noqa: E402
-from ray.tune.search.optuna import OptunaSearch  # noqa: E402
+from automl.errors import DataError
+from automl.evaluation.metrics import get_metric
+from automl.pipeline.trial import TrialData, TrialRow, TrialStatus, evaluate_config
+from automl.search.batching import TARGET_BATCH_S, BatchingSearcher
+from automl.search.journal import JournalState, SearchJournal
+from automl.search.ledger import TrialLedger
+from automl.search.progress import SearchMonitor
+from automl.search.resume import remaining_defaults, restored_storage
+from automl.search.space import ConditionalSpace, default_points, make_sampler, quiet_optuna
+from automl.search.store import TrialStore
+from automl.search.tuner import run_tuner
+from automl.search.worker import pin_threads, run_trial
 
-from automl.errors import DataError  # noqa: E402
-from automl.evaluation.metrics import get_metric  # noqa: E402
-from automl.pipeline.trial import TrialData, TrialOutcome, TrialRow, TrialStatus, evaluate_config, split_config  # noqa: E402
-from automl.search.batching import BatchingSearcher  # noqa: E402
-from automl.search.journal import JournalState, SearchJournal  # noqa: E402
-from automl.search.progress import SearchMonitor  # noqa: E402
-from automl.search.resume import remaining_defaults, restored_storage  # noqa: E402
-from automl.search.space import ConditionalSpace, default_points, make_sampler  # noqa: E402
-from automl.search.store import TrialStore  # noqa: E402
-from automl.search.worker import pin_threads, run_trial  # noqa: E402
+#: with less of the time budget left than this, a resumed search starts no Tune trials:
+#: they would be stopped before a configuration could finish
+MIN_SEARCH_BUDGET_S = 1.0
 
 
 @dataclass
@@ -50,16 +52,15 @@ class SearchSettings:
     max_trials: int | None = None
     time_budget_s: float | None = None
     cpus_per_trial: float = 1.0
+    #: fold models and out-of-fold predictions are kept for this many of the best trials
+    #: (and each family's best): the ensemble's candidates
     keep_models: int = 20
     show_progress: bool = True
     #: a trial projected to take longer than this share of the time budget stops early
     max_trial_share: float = 0.4
-    #: quick configurations are batched into Tune trials of about this many seconds. Longer
-    #: than a trial actor takes to start (~3 s with our imports on 2 CPUs): with shorter
-    #: trials, Tune hands a staged trial to a freed cached actor and kills the actor that
-    #: was starting for it, again and again, so one actor does all the work while worker
-    #: processes are started and killed beside it.
-    target_batch_s: float = 4.0
+    #: quick configurations are batched into Tune trials of about this many seconds, longer
+    #: than a trial actor takes to start (see `batching.TARGET_BATCH_S`)
+    target_batch_s: float = TARGET_BATCH_S
     #: a trial projected to take longer than this is stopped between folds
     trial_timeout_s: float | None = None
     #: Tune retries a trial whose worker or node died this many times
@@ -79,21 +80,21 @@ class SearchSettings:
     floor_config: dict[str, Any] | None = None
 
 
-class StoredModels(Mapping[str, list[Any]]):
+class StoredModels(Mapping[str, list[Pipeline]]):
     """The fold models the search kept, fetched from its store when first asked for.
 
-    Fetching every candidate's models when the search ended took 6 s of a 60 s job on a
-    2,300-row table (forests, five folds each); the final model needs only its members'.
-    `close` ends the store: nothing more can be fetched afterwards.
+    The final model needs only its members' fold models, and every candidate's (forests,
+    five folds each) can take seconds to copy out of the store. `close` ends the store:
+    nothing more can be fetched afterwards.
     """
 
-    def __init__(self, store: Any, kept: list[str], scratch: str | None = None) -> None:
-        self._store = store
+    def __init__(self, store: ActorHandle[TrialStore], kept: list[str], scratch: str | None = None) -> None:
+        self._store: ActorHandle[TrialStore] | None = store
         self._kept = list(kept)
-        self._fetched: dict[str, list[Any]] = {}
+        self._fetched: dict[str, list[Pipeline]] = {}
         self._scratch = scratch  # a journal of our own, kept while the store may restart from it
 
-    def __getitem__(self, trial_id: str) -> list[Any]:
+    def __getitem__(self, trial_id: str) -> list[Pipeline]:
         if trial_id not in self._fetched:
             if trial_id not in self._kept or self._store is None:
                 raise KeyError(trial_id)
@@ -122,8 +123,8 @@ class StoredModels(Mapping[str, list[Any]]):
 class SearchResult:
     """What a search found. Call `close` once the fold models are no longer needed."""
 
-    rows: list[TrialRow]
-    fold_models: Mapping[str, list[Any]] = field(default_factory=dict)
+    rows: list[TrialRow]  # every configuration, in start order (`TrialLedger.rows`)
+    fold_models: Mapping[str, list[Pipeline]] = field(default_factory=dict)
     wall_s: float = 0.0
     first_result_s: float | None = None  # from the call to the first finished trial
     retried: int = 0  # trials run again after their worker or node died
@@ -154,29 +155,101 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
         callbacks: more Tune callbacks (monitoring hooks), called after the progress monitor.
     """
     started = time.monotonic()
-    scratch = None if settings.journal else tempfile.mkdtemp(prefix="automl-journal-")
-    journal = SearchJournal(settings.journal or scratch)  # type: ignore[arg-type]
-    restored = _restore(journal, settings.fingerprint) if settings.resume else JournalState(meta={})
+    journal, scratch = _open_journal(settings)
+    restored = _restore(journal, settings)
+    budget = _apply_limits(data, settings, restored.elapsed_s)
+    journal.start(_journal_meta(data, settings, budget), resume=settings.resume)
+    left = None if settings.max_trials is None else settings.max_trials - len(restored.outcomes)
+    store = _start_store(data, settings, journal, restored.elapsed_s)
+    ledger = TrialLedger(restored.outcomes)
+    try:
+        resources = _trial_resources(settings)
+        concurrency = _concurrency(settings, resources, left)
+        if (left is None or left > 0) and (budget is None or budget > MIN_SEARCH_BUDGET_S):
+            monitor = SearchMonitor(
+                ledger,
+                get_metric(data.metric),
+                budget_s=settings.time_budget_s,
+                max_trials=settings.max_trials,
+                show=settings.show_progress,
+            )
+            with quiet_optuna():
+                searcher = _searcher(data, settings, restored, concurrency)
+                trainable = tune.with_resources(tune.with_parameters(run_trial, data=data, store=store), resources)
+                run_tuner(
+                    trainable,
+                    searcher,
+                    [monitor, *callbacks],
+                    budget_s=budget,
+                    concurrency=concurrency,
+                    max_retries=settings.max_retries,
+                )
+        fold_models = _collect(ledger, store, data, settings, scratch)
+    except BaseException:
+        _end_store(store, scratch)
+        raise
+    first = None if ledger.first_done_at is None else ledger.first_done_at - started
+    return SearchResult(
+        rows=ledger.rows(),
+        fold_models=fold_models,
+        wall_s=time.monotonic() - started,
+        first_result_s=first,
+        retried=ledger.retried,
+        concurrency=concurrency,
+    )
+
+
+def _open_journal(settings: SearchSettings) -> tuple[SearchJournal, str | None]:
+    """The search's journal, and the scratch directory that holds it when the job keeps
+    none (the store still journals, so that a restarted store recovers its trials)."""
+    if settings.journal:
+        return SearchJournal(settings.journal), None
+    scratch = tempfile.mkdtemp(prefix="automl-journal-")
+    return SearchJournal(scratch), scratch
+
+
+def _restore(journal: SearchJournal, settings: SearchSettings) -> JournalState:
+    """What a resumed search ran before (nothing for a new search)."""
+    if not settings.resume or not journal.exists():  # a lost driver before the first trial starts afresh
+        return JournalState(meta={})
+    recorded = journal.meta().get("fingerprint")
+    if settings.fingerprint is not None and recorded is not None and recorded != settings.fingerprint:
+        raise DataError(
+            "the training table is not the one this run started with (its rows, values or columns changed); "
+            "resume needs the same table: put the original back, or start a new run with automl fit"
+        )
+    return journal.load()
+
+
+def _apply_limits(data: TrialData, settings: SearchSettings, elapsed_s: float) -> float | None:
+    """Put the search's deadline and per-trial limits into `data`; return the time budget
+    left (None: no budget), less what a resumed search spent before."""
     budget = settings.time_budget_s
     if budget is not None:
-        budget = max(0.0, budget - restored.elapsed_s)
+        budget = max(0.0, budget - elapsed_s)
         data.deadline = time.time() + budget
         data.max_trial_s = settings.max_trial_share * budget
     if settings.trial_timeout_s is not None:
         data.max_trial_s = min(data.max_trial_s or math.inf, settings.trial_timeout_s)
     data.floor_config = settings.floor_config or None
-    metric = get_metric(data.metric)
-    n_rows = data.folds.n_rows
-    meta = {
+    return budget
+
+
+def _journal_meta(data: TrialData, settings: SearchSettings, budget: float | None) -> dict[str, Any]:
+    return {
         "metric": data.metric,
         "max_trials": settings.max_trials,
         "time_budget_s": budget,
         "fingerprint": settings.fingerprint,
         "n_splits": len(data.folds),  # a resume validates on the same split (k folds or a holdout)
     }
-    journal.start(meta, resume=settings.resume)
-    left = None if settings.max_trials is None else settings.max_trials - len(restored.outcomes)
-    store = (
+
+
+def _start_store(
+    data: TrialData, settings: SearchSettings, journal: SearchJournal, elapsed_s: float
+) -> ActorHandle[TrialStore]:
+    """The actor that takes the trials' outcomes, on the driver's node."""
+    handle = (
         ray.remote(TrialStore)
         .options(
             name=f"automl-trial-store-{uuid.uuid4().hex[:8]}",
@@ -185,19 +258,38 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
             max_restarts=-1,  # restarted from the journal; calls in flight are retried on it
             max_task_retries=-1,
         )
-        .remote(data.metric, settings.keep_models, journal, time.time() - restored.elapsed_s)
+        .remote(data.metric, settings.keep_models, journal, time.time() - elapsed_s)
     )
+    # Ray types `.remote()` as the actor handle or the class, so that methods type-check
+    # against the class's; this is the handle
+    return cast("ActorHandle[TrialStore]", handle)
+
+
+def _end_store(store: ActorHandle[TrialStore], scratch: str | None) -> None:
+    ray.kill(store, no_restart=True)
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _concurrency(settings: SearchSettings, resources: Mapping[str, float], left: int | None) -> int:
+    """Trials at once: the job's share of the cluster's CPUs and memory, and no more than
+    the configurations left to run."""
     cpus = float(ray.cluster_resources().get("CPU", 1))
     if settings.max_cpus is not None:
         cpus = min(cpus, settings.max_cpus)
     concurrency = max(1, int(cpus // settings.cpus_per_trial))
-    resources = _trial_resources(settings)
     if "memory" in resources:  # Ray holds back what does not fit; the count says so up front
         memory = float(ray.cluster_resources().get("memory", 0.0))
         concurrency = max(1, min(concurrency, int(memory // resources["memory"])))
     if left is not None:
         concurrency = max(1, min(concurrency, left))
-    space = ConditionalSpace(data.families, n_rows, data.schema.task)
+    return concurrency
+
+
+def _searcher(data: TrialData, settings: SearchSettings, restored: JournalState, concurrency: int) -> BatchingSearcher:
+    """Optuna over the families' conditional space, with a resumed search's history, batched."""
+    metric = get_metric(data.metric)
+    space = ConditionalSpace(data.families, data.folds.n_rows, data.schema.task)
     optuna_search = OptunaSearch(
         space=space,
         metric="score",
@@ -206,7 +298,7 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
         sampler=make_sampler(settings.strategy, settings.seed),
         storage=restored_storage(restored.outcomes, space, metric.mode) if restored.outcomes else None,
     )
-    searcher = BatchingSearcher(
+    return BatchingSearcher(
         optuna_search,
         metric="score",
         mode=metric.mode,
@@ -215,52 +307,18 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
         concurrency=concurrency,
         already_suggested=len(restored.outcomes),
     )
-    monitor = SearchMonitor(metric, settings.time_budget_s, settings.max_trials, settings.show_progress)
-    trainable = tune.with_resources(tune.with_parameters(run_trial, data=data, store=store), resources)
-    storage = tempfile.mkdtemp(prefix="automl-tune-")
-    try:
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(
-                search_alg=searcher,
-                num_samples=-1,  # the searcher ends the search after max_trials configurations
-                time_budget_s=budget,
-                max_concurrent_trials=concurrency,
-                reuse_actors=True,
-                trial_dirname_creator=_trial_dirname,
-            ),
-            run_config=tune.RunConfig(
-                name=f"search-{uuid.uuid4().hex[:8]}",
-                storage_path=storage,
-                verbose=0,
-                callbacks=[monitor, *callbacks],
-                failure_config=tune.FailureConfig(max_failures=settings.max_retries),
-            ),
-        )
-        if (left is None or left > 0) and (budget is None or budget > 1.0):  # else: resumed with nothing left
-            with _quiet_tune_logs(), _trial_actors_on_idle_workers():
-                tuner.fit()
-        outcomes: dict[str, TrialOutcome] = ray.get(store.outcomes.remote())
-        rows = [_row(trial_id, outcome) for trial_id, outcome in restored.outcomes.items()] + _rows(monitor, outcomes)
-        if settings.floor_config and not any(o.ok for o in outcomes.values()):
-            rows.append(_floor_trial(settings.floor_config, data, store))
-        fold_models = StoredModels(store, ray.get(store.kept_ids.remote()), scratch)  # lives on until closed
-    except BaseException:
-        ray.kill(store, no_restart=True)
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
-        raise
-    finally:
-        shutil.rmtree(storage, ignore_errors=True)
-    first = None if monitor.first_done_at is None else monitor.first_done_at - started
-    return SearchResult(
-        rows=rows,
-        fold_models=fold_models,
-        wall_s=time.monotonic() - started,
-        first_result_s=first,
-        retried=monitor.retried,
-        concurrency=concurrency,
-    )
+
+
+def _collect(
+    ledger: TrialLedger, store: ActorHandle[TrialStore], data: TrialData, settings: SearchSettings, scratch: str | None
+) -> StoredModels:
+    """Hand the ledger what the store received (and the fallback's outcome, if nothing
+    succeeded); return the kept fold models, which stay in the store until closed."""
+    outcomes = ray.get(store.outcomes.remote())
+    ledger.receive(outcomes)
+    if settings.floor_config and not any(o.ok for o in outcomes.values()):
+        _floor_trial(settings.floor_config, data, store, ledger)
+    return StoredModels(store, ray.get(store.kept_ids.remote()), scratch)
 
 
 def _first_points(data: TrialData, floor_config: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -282,19 +340,7 @@ def _trial_resources(settings: SearchSettings) -> dict[str, float]:
     return resources
 
 
-def _restore(journal: SearchJournal, fingerprint: str | None) -> JournalState:
-    if not journal.exists():  # the driver was lost before the first trial: start afresh
-        return JournalState(meta={})
-    recorded = journal.meta().get("fingerprint")
-    if fingerprint is not None and recorded is not None and recorded != fingerprint:
-        raise DataError(
-            "the training table is not the one this run started with (its rows, values or columns changed); "
-            "resume needs the same table: put the original back, or start a new run with automl fit"
-        )
-    return journal.load()
-
-
-def _floor_trial(config: dict[str, Any], data: TrialData, store: Any) -> TrialRow:
+def _floor_trial(config: dict[str, Any], data: TrialData, store: ActorHandle[TrialStore], ledger: TrialLedger) -> None:
     """The cheapest configuration, evaluated here without the search's deadline.
 
     The job checked up front that the budget fits it; the search may still have ended
@@ -305,79 +351,8 @@ def _floor_trial(config: dict[str, Any], data: TrialData, store: Any) -> TrialRo
     outcome = evaluate_config(config, replace(data, deadline=None, max_trial_s=None))
     trial_id = "floor.0"
     ray.get(store.add_many.remote({trial_id: outcome}))
-    return _row(trial_id, replace(outcome, fold_models=None))
+    ledger.add(trial_id, replace(outcome, fold_models=None))  # the store keeps the models
 
 
-def _this_node() -> Any:
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
+def _this_node() -> NodeAffinitySchedulingStrategy:
     return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-
-
-def _row(trial_id: str, outcome: TrialOutcome) -> TrialRow:
-    return TrialRow.of(trial_id, outcome)
-
-
-def _trial_dirname(trial: Any) -> str:
-    return str(trial.trial_id)
-
-
-@contextlib.contextmanager
-def _quiet_tune_logs() -> Iterator[None]:
-    """Tune warns that per-trial result files are missing (we disabled them on purpose) and logs
-    a traceback for every failed trial: the monitor reports both, in one line each."""
-    logger = logging.getLogger("ray.tune")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-@contextlib.contextmanager
-def _trial_actors_on_idle_workers() -> Iterator[None]:
-    """Let Ray start Tune's trial actors on the idle workers it already has.
-
-    Tune gives its trial actors a runtime environment of their own, with the environment
-    variable PL_DISABLE_FORK (for PyTorch Lightning, which we do not use). Ray hands an
-    actor an idle worker only when their runtime environments match, so every trial actor
-    waited for a new worker and its imports: 3.1 s to the first result of a search in a
-    fresh Ray, against 0.14 s on the idle workers that Ray starts (and preloads) with the
-    job. Without the variable the environment is the job's. Tune's other variables (cloud
-    credentials, for instance) still pass, and a Ray that has them only starts new workers
-    as before.
-    """
-    try:
-        from ray.tune.execution import class_cache
-
-        defaults = class_cache.DEFAULT_ENV_VARS
-        saved = dict(defaults)
-    except (ImportError, AttributeError, TypeError):  # another Tune: nothing to change
-        yield
-        return
-    defaults.pop("PL_DISABLE_FORK", None)
-    try:
-        yield
-    finally:
-        defaults.clear()
-        defaults.update(saved)
-
-
-def _rows(monitor: SearchMonitor, outcomes: dict[str, TrialOutcome]) -> list[TrialRow]:
-    """One row per configuration: what the store received, else what Tune saw of its batch."""
-    rows = []
-    for record in monitor.records.values():  # in start order
-        if record.status == "crashed" and len(record.configs) > 1:
-            continue  # its configurations were retried one by one
-        for row_id, config in zip(record.ids, record.configs, strict=True):
-            family, params = split_config(config)
-            outcome = outcomes.get(row_id)
-            if outcome is not None:
-                rows.append(_row(row_id, outcome))
-            elif record.status == "crashed":
-                rows.append(TrialRow(row_id, family, params, TrialStatus.FAILED, None, record.error))
-            else:
-                reason = record.error or "stopped at the time budget before it finished"
-                rows.append(TrialRow(row_id, family, params, TrialStatus.STOPPED, None, reason))
-    return rows

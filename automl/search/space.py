@@ -7,24 +7,33 @@ families' `n_estimators` are separate dimensions for the sampler.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import optuna
 
-from automl.models.base import ModelFamily
+from automl.models.base import ModelFamily, Suggester
 from automl.pipeline.trial import MODEL_KEY, PARAM_SEPARATOR, join_config
 
-# Optuna warns about experimental options and about independent sampling of conditional
-# dimensions, which is what a conditional space implies; neither helps a user.
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+@contextlib.contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Keep Optuna's per-trial INFO lines (a study created, a trial told) out of the
+    job's output while a search runs: the progress line reports trials."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
 
 
 class _Prefixed:
     """Hands a family an Optuna trial whose parameter names carry the family's key."""
 
-    def __init__(self, trial: Any, family: str) -> None:
+    def __init__(self, trial: Suggester, family: str) -> None:
         self._trial = trial
         self._prefix = family + PARAM_SEPARATOR
 
@@ -49,7 +58,7 @@ class ConditionalSpace:
         self.n_rows = n_rows
         self.task = task
 
-    def __call__(self, trial: Any) -> None:
+    def __call__(self, trial: Suggester) -> None:
         family = trial.suggest_categorical(MODEL_KEY, list(self.families))
         self.families[family].search_space(_Prefixed(trial, family), self.n_rows, self.task)
 
@@ -60,7 +69,12 @@ def default_points(families: dict[str, ModelFamily], n_rows: int, task: str) -> 
 
 
 def make_sampler(strategy: str, seed: int) -> optuna.samplers.BaseSampler:
-    """The Optuna sampler for a strategy name (see `spec.STRATEGIES`)."""
+    """The Optuna sampler for a strategy name (see `spec.STRATEGIES`).
+
+    Optuna warns that the options a conditional space needs (TPE's `group`, the QMC
+    sampler) are experimental; the warning helps no user, so it is silenced here, where
+    they are constructed.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return _sampler(strategy, seed)

@@ -18,12 +18,14 @@ import heapq
 import math
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from automl.evaluation.metrics import get_metric
-from automl.pipeline.trial import TrialOutcome
+from automl.pipeline.trial import TrialOutcome, TrialStatus
 
 if TYPE_CHECKING:  # workers import this module for the thresholds: keep the journal off their path
+    from sklearn.pipeline import Pipeline
+
     from automl.search.journal import SearchJournal
 
 
@@ -45,6 +47,11 @@ class ModelThresholds:
         return goodness > self.family_best.get(family, -math.inf)
 
 
+def status_of(outcome: TrialOutcome) -> tuple[TrialStatus, float | None]:
+    """(status, score) as a trial reports it to Tune: the score only when it is done."""
+    return outcome.status, outcome.score if outcome.ok else None
+
+
 class TrialStore:
     """Outcomes by trial id; use through `ray.remote(TrialStore)`."""
 
@@ -63,7 +70,7 @@ class TrialStore:
         self._started_at = time.time() if started_at is None else started_at
         self._keep_models = keep_models
         self._outcomes: dict[str, TrialOutcome] = {}
-        self._models: dict[str, list[Any]] = {}
+        self._models: dict[str, list[Pipeline]] = {}
         self._ranked: list[tuple[float, str]] = []  # min-heap of (goodness, trial id): the global top
         self._family_best: dict[str, tuple[float, str]] = {}
         if journal is not None and journal.exists():
@@ -122,20 +129,14 @@ class TrialStore:
     def _kept(self, trial_id: str) -> bool:
         return any(t == trial_id for _, t in self._ranked) or any(t == trial_id for _, t in self._family_best.values())
 
-    def statuses(self, trial_ids: list[str]) -> dict[str, tuple[str, float | None]]:
-        """(done | failed | stopped, score) of those of `trial_ids` the store holds."""
-        found = {}
-        for trial_id in trial_ids:
-            outcome = self._outcomes.get(trial_id)
-            if outcome is not None:
-                status = "done" if outcome.ok else "stopped" if outcome.stopped else "failed"
-                found[trial_id] = (status, outcome.score if outcome.ok else None)
-        return found
+    def statuses(self, trial_ids: list[str]) -> dict[str, tuple[TrialStatus, float | None]]:
+        """(status, score) of those of `trial_ids` the store holds."""
+        return {t: status_of(self._outcomes[t]) for t in trial_ids if t in self._outcomes}
 
     def outcomes(self) -> dict[str, TrialOutcome]:
         return self._outcomes
 
-    def fold_models(self, trial_ids: list[str]) -> dict[str, list[Any]]:
+    def fold_models(self, trial_ids: list[str]) -> dict[str, list[Pipeline]]:
         return {t: self._models[t] for t in trial_ids if t in self._models}
 
     def kept_ids(self) -> list[str]:

@@ -18,12 +18,17 @@ from typing import Any
 
 import ray
 from ray import tune
+from ray.actor import ActorHandle
 from threadpoolctl import threadpool_limits
 
 from automl.evaluation.metrics import get_metric
-from automl.pipeline.trial import TrialData, TrialOutcome, evaluate_config, split_config
+from automl.pipeline.trial import TrialData, TrialOutcome, TrialStatus, evaluate_config, split_config
 from automl.search.batching_keys import BATCH_KEY, EXPECTED_KEY, IDS_KEY
-from automl.search.store import ModelThresholds
+from automl.search.store import ModelThresholds, TrialStore, status_of
+
+#: how long a worker ending a hung batch waits for the store to take its outcomes: the
+#: worker is ended either way, and a store restarting from its journal may not answer
+HUNG_BATCH_STORE_TIMEOUT_S = 30.0
 
 _pinned = threading.local()  # per thread: the thread count already applied
 
@@ -49,7 +54,7 @@ def pin_threads(n_threads: int) -> None:
 _thresholds: list[ModelThresholds] = []  # per worker process: the store's last bar
 
 
-def run_trial(config: dict[str, Any], data: TrialData, store: Any) -> None:
+def run_trial(config: dict[str, Any], data: TrialData, store: ActorHandle[TrialStore]) -> None:
     """Tune's trainable: evaluate a batch of configurations, hand the outcomes to the store.
 
     One store call and one Tune report per batch, whatever its size (plus one to learn
@@ -60,7 +65,7 @@ def run_trial(config: dict[str, Any], data: TrialData, store: Any) -> None:
     metric = get_metric(data.metric)
     bar = _thresholds[-1] if _thresholds else ModelThresholds(metric.greater_is_better)
     ids, items = list(config[IDS_KEY]), list(config[BATCH_KEY])
-    known: dict[str, tuple[str, float | None]] = ray.get(store.statuses.remote(ids))
+    known: dict[str, tuple[TrialStatus, float | None]] = ray.get(store.statuses.remote(ids))
     outcomes: dict[str, TrialOutcome] = {}
     seconds: dict[str, float | None] = {}
     expected = config.get(EXPECTED_KEY) or [None] * len(ids)
@@ -87,14 +92,10 @@ def run_trial(config: dict[str, Any], data: TrialData, store: Any) -> None:
         seconds[key] = time.perf_counter() - started if outcome.ok else None
     if outcomes:
         _thresholds[:] = [ray.get(store.add_many.remote(outcomes))]
-    statuses = [known[key] if key in known else _status(outcomes[key]) for key in ids]
-    scores = [score for status, score in statuses if status == "done" and score is not None]
+    statuses = [known[key] if key in known else status_of(outcomes[key]) for key in ids]
+    scores = [score for status, score in statuses if status is TrialStatus.DONE and score is not None]
     best = (max if metric.greater_is_better else min)(scores) if scores else math.nan
     tune.report({"score": best, "outcomes": statuses, "seconds": [seconds.get(key) for key in ids]})
-
-
-def _status(outcome: TrialOutcome) -> tuple[str, float | None]:
-    return ("done", outcome.score) if outcome.ok else ("stopped" if outcome.stopped else "failed", None)
 
 
 @contextlib.contextmanager
@@ -119,7 +120,11 @@ def _watchdog(data: TrialData, expire: Callable[[], None]) -> Iterator[None]:
 
 
 def _end_hung_batch(
-    store: Any, outcomes: dict[str, TrialOutcome], ids: list[str], items: list[dict[str, Any]], data: TrialData
+    store: ActorHandle[TrialStore],
+    outcomes: dict[str, TrialOutcome],
+    ids: list[str],
+    items: list[dict[str, Any]],
+    data: TrialData,
 ) -> None:
     """Record the hung configuration as stopped and the rest of its batch as not started,
     then end the worker: Tune sees it crash, and its retry finds them all in the store."""
@@ -130,7 +135,7 @@ def _end_hung_batch(
         why = reason if position == 0 else "not started: an earlier configuration of its batch hung"
         ended[key] = TrialOutcome(family, params, error=why, stopped=True)
     try:
-        ray.get(store.add_many.remote(ended), timeout=30)
+        ray.get(store.add_many.remote(ended), timeout=HUNG_BATCH_STORE_TIMEOUT_S)
     finally:
         os._exit(1)
 

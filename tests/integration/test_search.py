@@ -195,7 +195,7 @@ def test_spec_file_job(tmp_path, uri):
     assert (tmp_path / "out" / "model" / "manifest.json").is_file()
     assert (tmp_path / "out" / "summary.json").is_file() and (tmp_path / "out" / "search").is_dir()
     assert JobSpec.from_yaml(tmp_path / "out" / "job.yaml").output == output  # what `automl resume` reads
-    assert result.summary["name"] == "spec-job" and result.summary["n_trials"] == 3
+    assert result.summary.name == "spec-job" and result.summary.n_trials == 3
 
 
 def test_batched_quick_trials_are_all_recorded_with_out_of_fold_predictions():

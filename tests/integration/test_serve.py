@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,19 +13,13 @@ import pandas as pd
 import pytest
 import ray
 from ray import serve as ray_serve
-from tables import make_mixed_table, predict_in_subprocess
+from tables import predict_in_subprocess
 
 from automl import AutoML
 from serve import ServeConfig, deploy
 
 pytestmark = pytest.mark.usefixtures("ray_instance")
 TOKEN = "s3cret-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for(condition, timeout=120.0, interval=0.25, what="condition"):
@@ -39,21 +32,19 @@ def _wait_for(condition, timeout=120.0, interval=0.25, what="condition"):
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    frame = make_mixed_table(n_rows=240, seed=11)
+def models(binary_artifact, tmp_path_factory):
+    """The session's binary model (v1) and a second version of it (v2, another family) to roll over to."""
+    frame = binary_artifact.frame
     root = tmp_path_factory.mktemp("serve")
-    first = AutoML(max_trials=4, time_budget_s=None, models=["linear", "lightgbm"], cv_folds=3, verbose=False)
-    first.fit(frame, target="target").save(root / "v1")
     second = AutoML(max_trials=2, time_budget_s=None, models=["knn"], cv_folds=3, verbose=False, seed=1)
     second.fit(frame, target="target").save(root / "v2")
-    return frame, root / "v1", root / "v2", root
+    return frame, binary_artifact.path, root / "v2", root
 
 
 @pytest.fixture(scope="module")
-def server(models):
+def server(models, serve_url, serve_port):
     frame, v1, _, root = models
-    port = _free_port()
-    common = {"port": port, "cpus_per_replica": 0.25, "max_batch_size": 8, "downscale_delay_s": 2.0}
+    common = {"port": serve_port, "cpus_per_replica": 0.25, "max_batch_size": 8, "downscale_delay_s": 2.0}
     base = deploy(v1, ServeConfig(name="plain", route_prefix="/plain", log_dir=str(root / "log"),
                                   log_max_rows_per_file=5, log_max_files=3, **common))  # fmt: skip
     token_file = root / "token"
@@ -61,9 +52,9 @@ def server(models):
     deploy(v1, ServeConfig(name="secure", route_prefix="/secure", token_file=str(token_file),
                            reject_extra_columns=True, max_rows=5, max_body_bytes=4000, **common))  # fmt: skip
     client = httpx.Client(base_url=base.rsplit("/plain", 1)[0], timeout=60)
+    assert str(client.base_url).rstrip("/") == serve_url
     yield frame, client, common
-    client.close()
-    ray_serve.shutdown()
+    client.close()  # serve_url deletes the applications
 
 
 def _rows(frame, n=3):
@@ -144,16 +135,12 @@ def test_malformed_json_and_tolerated_inputs(server):
     assert client.post("/secure/predict", json={"rows": _rows(frame, 1)}, headers=_auth()).status_code == 200
 
 
-def test_rows_without_a_finite_prediction_get_422_and_spare_their_batch(server, tmp_path):
+def test_rows_without_a_finite_prediction_get_422_and_spare_their_batch(server, regression_artifact):
     """A finite value that becomes infinite once scaled: that request fails, not the ones batched with it."""
     _, client, common = server
-    frame = make_mixed_table(n_rows=120, seed=3, task="regression")
-    AutoML(max_trials=1, time_budget_s=None, models=["linear"], cv_folds=2, verbose=False).fit(
-        frame, target="target"
-    ).save(tmp_path / "model")
-    deploy(tmp_path / "model", ServeConfig(name="extreme", route_prefix="/extreme", **common))
+    deploy(regression_artifact.path, ServeConfig(name="extreme", route_prefix="/extreme", **common))
     try:
-        good = _rows(frame, 2)
+        good = _rows(regression_artifact.frame, 2)
         bad = [{**good[0], "x1": 1.7e308}]
         lone = client.post("/extreme/predict", json={"rows": bad})
         assert lone.status_code == 422 and "no finite prediction" in lone.json()["error"]
@@ -208,7 +195,7 @@ def test_metadata_monitor_and_feedback_log(server, models):
     assert 1 <= len(files) <= 3  # rotated: at most log_max_files
     logged = pd.concat(pd.read_parquet(f) for f in files)
     assert set(logged["kind"]) <= {"predict", "feedback"} and len(logged) % 5 == 0
-    assert not list((root / "log").glob(".*.tmp"))
+    assert not list((root / "log").glob(".*"))  # no temporary file left behind
 
 
 def test_concurrent_requests_batched_together_get_their_own_rows(server, models):
@@ -330,7 +317,8 @@ def test_killed_replica_under_load_loses_no_request_with_retries(server, models)
     assert len(replicas) == 2, replicas
     with ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(call, i) for i in range(120)]
-        time.sleep(0.5)
+        # the kill lands under load: once some requests are answered, most are still to come
+        _wait_for(lambda: sum(f.done() for f in futures) >= 8, interval=0.05, what="requests under way")
         ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]), no_restart=True)
         for future in futures:
             future.result()

@@ -12,9 +12,6 @@ import time
 
 import httpx
 import pytest
-from tables import make_mixed_table
-
-from automl import AutoML
 
 
 def _free_port() -> int:
@@ -23,29 +20,18 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.mark.usefixtures("ray_instance")
-def test_cli_serve_answers_then_stops_on_sigterm(ray_instance, tmp_path):
-    frame = make_mixed_table(n_rows=150, seed=12, task="regression")
-    AutoML(max_trials=2, time_budget_s=None, models=["linear"], cv_folds=3, verbose=False).fit(
-        frame, target="target"
-    ).save(tmp_path / "model")
-    port = _free_port()
+def test_cli_serve_answers_then_stops_on_sigterm(ray_instance, serve_port, regression_artifact):
+    """On the session's Ray and its Serve port, as on a cluster where Serve runs; stopping it stops Serve."""
+    frame = regression_artifact.frame
+    port = serve_port
     env = {**os.environ, "AUTOML_SERVE_TOKEN": "cli-token"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "automl.cli", "serve", str(tmp_path / "model"), "--port", str(port),
+        [sys.executable, "-m", "automl.cli", "serve", str(regression_artifact.path), "--port", str(port),
          "--address", ray_instance, "--name", "cli", "--cpus-per-replica", "0.25"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, process.stdout.read()
-            time.sleep(0.5)
+        _wait_until_serving(process, f"http://127.0.0.1:{port}/healthz")
         rows = frame.drop(columns=["target"]).head(2).fillna(0).to_dict(orient="records")
         url = f"http://127.0.0.1:{port}/predict"
         assert httpx.post(url, json={"rows": rows}, timeout=30).status_code == 401
@@ -75,17 +61,14 @@ def _wait_until_serving(process: subprocess.Popen, url: str) -> None:
     raise AssertionError(f"{url} did not answer in time")
 
 
-def test_cli_serve_with_haproxy_ingress(tmp_path):
+def test_cli_serve_with_haproxy_ingress(binary_artifact):
     """`--ingress haproxy` starts a Ray of its own with HAProxy in front of the replicas."""
-    frame = make_mixed_table(n_rows=150, seed=13)
-    AutoML(max_trials=2, time_budget_s=None, models=["linear"], cv_folds=3, verbose=False).fit(
-        frame, target="target"
-    ).save(tmp_path / "model")
+    frame = binary_artifact.frame
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "AUTOML_SERVE_TOKEN")}
     env["RAY_SERVE_HAPROXY_STATS_PORT"] = str(_free_port())
     process = subprocess.Popen(
-        [sys.executable, "-m", "automl.cli", "serve", str(tmp_path / "model"), "--port", str(port),
+        [sys.executable, "-m", "automl.cli", "serve", str(binary_artifact.path), "--port", str(port),
          "--ingress", "haproxy", "--cpus-per-replica", "0.25"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )  # fmt: skip
@@ -106,7 +89,6 @@ def test_cli_serve_with_haproxy_ingress(tmp_path):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
 
 
-@pytest.mark.usefixtures("ray_instance")
 def test_cli_serve_haproxy_refuses_a_cluster_address(ray_instance, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "automl.cli", "serve", str(tmp_path), "--ingress", "haproxy", "--address", ray_instance],

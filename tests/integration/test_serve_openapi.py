@@ -7,14 +7,12 @@ invalid must get a 4xx naming the problem, and nothing may be a 500.
 
 from __future__ import annotations
 
-import socket
 from collections import Counter
 
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
-from ray import serve as ray_serve
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -22,9 +20,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from tables import make_mixed_table
 
-from automl import AutoML
 from serve import ServeConfig, deploy
 
 pytestmark = pytest.mark.usefixtures("ray_instance")
@@ -37,27 +33,17 @@ EXAMPLES = 150  # per operation and generation mode: 300 requests each to /predi
 REJECTED = ["400", "401", "413", "422", "503"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """One small binary model, served with a token (and extra columns refused) and without one."""
+def served(binary_artifact, serve_url, serve_port, tmp_path_factory):
+    """The session's binary model, served with a token (and extra columns refused) and without one."""
     root = tmp_path_factory.mktemp("openapi")
-    frame = make_mixed_table(n_rows=120, seed=5)
-    AutoML(max_trials=1, time_budget_s=None, models=["linear"], cv_folds=2, verbose=False).fit(
-        frame, target="target"
-    ).save(root / "model")
     (root / "token").write_text(TOKEN + "\n")
-    common = {"port": _free_port(), "cpus_per_replica": 0.25, "max_rows": 8, "max_body_bytes": 20_000}
-    secure = deploy(root / "model", ServeConfig(name="fuzz", route_prefix="/fuzz", token_file=str(root / "token"),
-                                                reject_extra_columns=True, **common))  # fmt: skip
-    open_ = deploy(root / "model", ServeConfig(name="fuzz-open", route_prefix="/fuzz-open", **common))
-    yield secure, open_
-    ray_serve.shutdown()  # other modules start Serve on ports of their own
+    common = {"port": serve_port, "cpus_per_replica": 0.25, "max_rows": 8, "max_body_bytes": 20_000}
+    secure = deploy(binary_artifact.path, ServeConfig(name="fuzz", route_prefix="/fuzz",
+                                                      token_file=str(root / "token"), reject_extra_columns=True,
+                                                      **common))  # fmt: skip
+    open_ = deploy(binary_artifact.path, ServeConfig(name="fuzz-open", route_prefix="/fuzz-open", **common))
+    return secure, open_  # serve_url deletes both applications after the module
 
 
 def test_openapi_is_behind_the_token_and_names_every_feature(served):

@@ -62,27 +62,27 @@ def _prepared(n_rows: int = 200):
 
 
 def test_folds_that_cannot_fit_the_budget_give_way_to_a_holdout():
-    from automl.job.run import _holdout_when_folds_do_not_fit
+    from automl.job.planning import holdout_when_folds_do_not_fit
 
     prepared, spec = _prepared()
     prepared.floor_s = 50.0  # the cheapest model on 5 folds: more than the budget
-    _holdout_when_folds_do_not_fit(Budget(30.0), prepared, spec, 0)
+    holdout_when_folds_do_not_fit(Budget(30.0), prepared, spec, 0)
     assert len(prepared.data.folds) == 1 and "a holdout of 20%" in prepared.notes[-1]
     assert prepared.floor_s == pytest.approx(50.0 / 5)  # one split of the rows instead of five
 
     roomy, spec = _prepared()
     roomy.floor_s = 5.0
-    _holdout_when_folds_do_not_fit(Budget(30.0), roomy, spec, 0)
+    holdout_when_folds_do_not_fit(Budget(30.0), roomy, spec, 0)
     assert len(roomy.data.folds) == 5
 
 
 def test_a_resumed_search_keeps_the_split_its_journal_was_validated_on():
-    from automl.job.run import _holdout_when_folds_do_not_fit
+    from automl.job.planning import holdout_when_folds_do_not_fit
 
     prepared, spec = _prepared()
     prepared.floor_s = 50.0
-    _holdout_when_folds_do_not_fit(Budget(30.0), prepared, spec, 0, journaled_splits=5)
+    holdout_when_folds_do_not_fit(Budget(30.0), prepared, spec, 0, journaled=5)
     assert len(prepared.data.folds) == 5  # its trials' out-of-fold rows are of the 5 folds
     again, spec = _prepared()
-    _holdout_when_folds_do_not_fit(Budget(None), again, spec, 0, journaled_splits=1)
+    holdout_when_folds_do_not_fit(Budget(None), again, spec, 0, journaled=1)
     assert len(again.data.folds) == 1

@@ -13,7 +13,7 @@ from automl.ensemble import (
     plan_ensemble,
     select_ensemble,
 )
-from automl.evaluation.metrics import get_metric
+from automl.evaluation.metrics import Metric, get_metric
 from automl.models import get_family
 from automl.pipeline.model import Member, TabularModel
 from automl.pipeline.trial import build_pipeline
@@ -117,7 +117,7 @@ def test_ensemble_artifact_round_trips_in_and_out_of_process(ensemble_model, mul
 
 
 def test_an_inference_cap_prunes_the_lightest_members(ensemble_model, multiclass_table):
-    from automl.ensemble.final import inference_cost, prune_to_cost
+    from automl.ensemble.inference import inference_cost, prune_to_cost
 
     schema, X, y, members = ensemble_model
     model = TabularModel(schema, "log_loss", members, [0.7, 0.3])
@@ -174,3 +174,39 @@ def test_an_ensemble_with_no_time_left_still_ends_with_a_plan():
     candidates, metric = _candidates(parts)
     plan = plan_ensemble(candidates, y, metric, "binary", "selection", seed=0, time_limit_s=0.0)
     assert plan.trial_ids and "rounds" in plan.reason  # the fewest rounds, all 400 rows (below the row floor)
+
+
+def test_an_unknown_method_is_refused():
+    y, parts = _noisy_views(200, seed=7)
+    candidates, metric = _candidates(parts)
+    with pytest.raises(ValueError, match="unknown ensemble method 'boosting'"):
+        plan_ensemble(candidates, y, metric, "binary", "boosting", seed=0)
+
+
+def test_a_metric_undefined_everywhere_keeps_the_best_trial_with_the_reason():
+    y, parts = _noisy_views(200, seed=8)
+    candidates, metric = _candidates(parts)
+    undefined = Metric("undefined", True, frozenset({"binary"}), lambda y, p, k: float("nan"))
+    plan = plan_ensemble(candidates, y, undefined, "binary", "selection", seed=0)
+    assert plan.method == "best" and plan.trial_ids == ["t0"]
+    assert "no nested score" in plan.reason and "every one NaN" in plan.reason
+    with pytest.raises(ValueError, match="no undefined score to choose from"):
+        select_ensemble(parts, y, undefined, 2)
+
+
+@pytest.mark.parametrize("task", ["regression", "binary", "multiclass"])
+def test_a_stacker_combines_into_the_jobs_shape(task):
+    rng = np.random.default_rng(9)
+    n_classes = {"regression": 0, "binary": 2, "multiclass": 3}[task]
+    if task == "regression":
+        y = rng.normal(size=120)
+        parts = [y + rng.normal(scale=s, size=120) for s in (0.1, 1.0)]
+    else:
+        y = rng.integers(0, n_classes, 120)
+        parts = [rng.dirichlet(np.ones(n_classes), 120) for _ in range(2)]
+    combined = fit_stacker(parts, y, task, n_classes, seed=0).combine(parts)
+    if task == "regression":
+        assert combined.shape == (120,) and np.corrcoef(combined, y)[0, 1] > 0.9
+    else:
+        assert combined.shape == (120, n_classes)
+        np.testing.assert_allclose(combined.sum(axis=1), 1.0)

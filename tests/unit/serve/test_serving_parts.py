@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 import pandas as pd
@@ -102,6 +103,19 @@ def test_request_log_rotates_and_never_leaves_partial_files(tmp_path):
     rows = pd.concat(pd.read_parquet(f) for f in files)
     assert sorted(rows["request_id"]) == ["r6", "r7", "r8", "r9"]
     assert not list(tmp_path.glob(".*"))
+
+
+def test_request_log_payloads_are_strict_json(tmp_path):
+    log = RequestLog(tmp_path, max_rows=10, max_files=2)
+    # Python's JSON parser accepts NaN and Infinity from a client; the log writes neither
+    log.append("predict", "r0", {"rows": [{"x2": float("nan"), "colour": float("inf")}], "predictions": [np.int64(1)]})
+    log.flush()
+    (path,) = tmp_path.glob("*.parquet")
+    payload = pd.read_parquet(path)["payload"].iloc[0]
+    assert json.loads(payload, parse_constant=lambda name: pytest.fail(f"{name} in the log")) == {
+        "rows": [{"x2": None, "colour": None}],
+        "predictions": [1],
+    }
 
 
 def test_request_log_bounds_all_replicas_together_and_writes_on_time(tmp_path):

@@ -7,7 +7,8 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from automl.models import get_family
-from automl.search.batching import BatchingSearcher
+from automl.pipeline.trial import TrialStatus
+from automl.search.batching import PACE_WEIGHT_OF_NEWEST, BatchingSearcher
 from automl.search.batching_keys import BATCH_KEY, IDS_KEY
 from automl.search.space import ConditionalSpace, make_sampler
 
@@ -78,13 +79,13 @@ def test_a_crashed_batch_is_retried_one_configuration_at_a_time():
     assert searcher.suggest("next")[IDS_KEY][0].startswith("next.")
 
 
-@pytest.mark.parametrize("status", ["failed", "stopped"])
+@pytest.mark.parametrize("status", ["failed", "stopped", TrialStatus.FAILED, TrialStatus.STOPPED])
 def test_failures_and_stops_reach_optuna_as_such(status):
     searcher = _searcher()
     batch = searcher.suggest("a")
     _finish(searcher, "a", batch, status=status)
     study = searcher.inner._ot_study
-    expected = {"failed": "FAIL", "stopped": "PRUNED"}[status]
+    expected = {"failed": "FAIL", "stopped": "PRUNED"}[TrialStatus(status).value]
     assert [t.state.name for t in study.trials] == [expected]
 
 
@@ -107,6 +108,13 @@ def test_batches_are_filled_at_each_familys_own_pace():
     assert searcher.expected_seconds({"model": "knn"}) == pytest.approx(0.01)
     assert searcher.expected_seconds({"model": "linear"}) == pytest.approx(0.5)
     assert searcher.expected_seconds({"model": "xgboost"}) is None
+
+
+def test_a_familys_pace_moves_part_way_towards_each_new_measurement():
+    searcher = _searcher(families=("linear",))
+    _finish(searcher, "a", searcher.suggest("a"), seconds=1.0)
+    _finish(searcher, "b", searcher.suggest("b"), seconds=2.0)
+    assert searcher.expected_seconds({"model": "linear"}) == pytest.approx(1.0 + PACE_WEIGHT_OF_NEWEST)
 
 
 def test_a_configuration_is_not_started_when_its_familys_pace_says_it_cannot_finish():

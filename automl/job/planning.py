@@ -1,0 +1,124 @@
+"""How a job spends its budget: the split it validates on, the steps' shares, the search's settings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from automl.budget import Budget
+from automl.data.splits import HOLDOUT_FRACTION, Folds, make_folds
+from automl.data.target import check_scorable
+from automl.ensemble.builder import ENSEMBLE_MIN_S, ensemble_seconds, validated_rows
+from automl.job.preparation import SEARCH_START_S, Prepared, finish_seconds, trial_memory_bytes
+from automl.search.journal import SearchJournal
+from automl.spec import JobSpec
+
+if TYPE_CHECKING:
+    from automl.search.runner import SearchSettings
+
+# The ensemble's share of the budget at most: beyond it, it works on fewer rows and rounds.
+ENSEMBLE_MAX_SHARE = 0.15
+# Without a time budget (max_trials only), a trial stops after this long, so that one
+# hung fit cannot block the job forever.
+DEFAULT_TRIAL_TIMEOUT_S = 600.0
+
+
+def plan_budget(budget: Budget, prepared: Prepared, spec: JobSpec, test_rows: int) -> None:
+    """Keep the ensemble's and the last steps' shares back from the search, and refuse up
+    front a budget that cannot fit the cheapest model with them."""
+    if not budget.limited:
+        return
+    ensemble_s = ensemble_seconds(
+        n_rows=len(validated_rows(prepared.data.folds)),
+        n_classes=prepared.data.n_classes,
+        n_candidates=spec.ensemble.top_k + len(prepared.data.families),
+        metric=prepared.metric,
+        method=spec.ensemble.method,
+        cap_s=ENSEMBLE_MAX_SHARE * float(spec.budget.time_s or 0.0),
+    )
+    finish_s = finish_seconds(prepared, test_rows)
+    floor_s = prepared.floor_s
+    family = prepared.floor_config["model"]
+    # the ensemble can shrink to its least (fewer rows and rounds): only that is required;
+    # and with no time to start the search, the fallback is fitted here instead
+    budget.require(
+        floor_s + ENSEMBLE_MIN_S + finish_s,
+        f"{budget.elapsed():.1f}s spent so far starting Ray and reading the data, about {floor_s:.1f}s for the "
+        f"cheapest model ({family}) on {len(prepared.data.folds)} fold(s), {ENSEMBLE_MIN_S + finish_s:.1f}s for "
+        "the ensemble and saving",
+    )
+    spare = budget.left() - (SEARCH_START_S + floor_s + finish_s)
+    budget.reserve("ensemble", max(ENSEMBLE_MIN_S, min(ensemble_s, spare)))
+    budget.reserve("finish", finish_s)
+
+
+def journaled_splits(journal: str | None) -> int | None:
+    """How many splits the journal's trials were validated on (None: no journal yet)."""
+    if journal is None or not SearchJournal(journal).exists():
+        return None
+    splits = SearchJournal(journal).meta().get("n_splits")
+    return None if splits is None else int(splits)
+
+
+def holdout_when_folds_do_not_fit(
+    budget: Budget, prepared: Prepared, spec: JobSpec, test_rows: int, journaled: int | None = None
+) -> None:
+    """Validate on a holdout split when the cheapest model cannot be fitted on every fold
+    in the budget but can be on one: a model scored on a holdout beats no model. A resumed
+    search keeps the split its journal's trials were validated on (`journaled` splits)."""
+    folds = prepared.data.folds
+    if len(folds) == 1 or journaled == len(folds):
+        return
+    after = SEARCH_START_S + ENSEMBLE_MIN_S + finish_seconds(prepared, test_rows)
+    if journaled != 1 and (not budget.limited or after + prepared.floor_s <= budget.left()):
+        return
+    holdout = make_folds(
+        prepared.data.y, classification=prepared.schema.task != "regression", n_folds=1, seed=spec.search.seed,
+        holdout=True,
+    )  # fmt: skip
+    check_scorable(prepared.data.y, holdout, prepared.schema, prepared.metric.name, prepared.metric.needs_both_classes)
+    holdout_s = prepared.floor_s * _fitted_rows(holdout) / _fitted_rows(folds)
+    if journaled != 1 and after + holdout_s > budget.left():
+        return  # not even one split fits: plan_budget refuses the budget
+    prepared.notes.append(
+        f"validation: a holdout of {HOLDOUT_FRACTION:.0%} of the rows instead of {len(folds)} folds, which would "
+        f"take the cheapest model about {prepared.floor_s:.0f}s of the {budget.left():.0f}s left"
+    )
+    prepared.data.folds = holdout
+    prepared.floor_s = holdout_s
+
+
+def _fitted_rows(folds: Folds) -> int:
+    """Rows a configuration fits and predicts over all the splits (its cost goes with them)."""
+    return sum(len(train) + len(valid) for train, valid in folds.splits)
+
+
+def trial_timeout(spec: JobSpec) -> float | None:
+    """The per-trial limit: the spec's, else a default when no time budget bounds the job."""
+    if spec.search.trial_timeout_s is not None:
+        return spec.search.trial_timeout_s
+    return None if spec.budget.time_s is not None else DEFAULT_TRIAL_TIMEOUT_S
+
+
+def search_settings(
+    spec: JobSpec, prepared: Prepared, budget: Budget, *, show_progress: bool, journal: str | None, resume: bool
+) -> SearchSettings:
+    """The search's settings: the spec's, with the time the budget grants the search."""
+    from automl.search.runner import SearchSettings  # Ray Tune and Optuna: imported when a search runs
+
+    return SearchSettings(
+        strategy=spec.search.strategy,
+        seed=spec.search.seed,
+        max_trials=spec.budget.max_trials,
+        time_budget_s=budget.grant("search") if budget.limited else None,
+        cpus_per_trial=spec.resources.cpus_per_trial,
+        keep_models=max(spec.ensemble.top_k, 1),
+        show_progress=show_progress,
+        trial_timeout_s=trial_timeout(spec),
+        max_retries=spec.search.max_retries,
+        max_cpus=spec.resources.max_cpus,
+        journal=journal,
+        resume=resume,
+        fingerprint=prepared.fingerprint,
+        trial_memory_bytes=trial_memory_bytes(prepared.data.X),
+        floor_config=prepared.floor_config,
+    )

@@ -1,0 +1,156 @@
+"""The final model from a search's trials: which trials it is made of, which fold models it
+reads, bagging or refit, and the error when no trial finished. No Ray: trials run inline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from tables import make_mixed_table
+from threadpoolctl import threadpool_limits
+
+from automl.budget import Budget
+from automl.data import coerce_features, infer_schema, make_folds
+from automl.ensemble.final import build_final_model
+from automl.ensemble.scored import ranked_trials
+from automl.errors import SearchError
+from automl.evaluation.metrics import get_metric
+from automl.models import get_family
+from automl.pipeline.trial import TrialData, TrialOutcome, TrialRow, TrialStatus, evaluate_config, join_config
+
+CONFIGS = {
+    "t-linear": ("linear", {"C": 1.0}),
+    "t-linear-weak": ("linear", {"C": 1e-4}),
+    "t-knn": ("knn", {"n_neighbors": 10, "weights": "distance"}),
+}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with threadpool_limits(limits=1):  # two CPUs shared: no oversubscribed pools
+        yield
+
+
+@pytest.fixture(scope="module")
+def data() -> TrialData:
+    frame = make_mixed_table(n_rows=200, seed=4)
+    schema = infer_schema(frame, "target")
+    y = np.searchsorted(np.array(schema.classes, dtype=object), frame["target"].to_numpy(dtype=object))
+    folds = make_folds(y, classification=True, n_folds=3, seed=0)
+    families = {key: get_family(key) for key in ("linear", "knn")}
+    return TrialData(coerce_features(frame, schema), y, schema, folds, "roc_auc", families, 0, 1)
+
+
+@pytest.fixture(scope="module")
+def searched(data) -> tuple[list[TrialRow], dict[str, list]]:
+    """Three finished trials, one that failed and one still running, in start order."""
+    rows, fold_models = [], {}
+    for trial_id, (family, params) in CONFIGS.items():
+        with threadpool_limits(limits=1):
+            outcome = evaluate_config(join_config(family, params), data)
+        assert outcome.ok, outcome.error
+        fold_models[trial_id] = outcome.fold_models
+        rows.append(TrialRow.of(trial_id, replace(outcome, fold_models=None)))
+    rows.append(TrialRow("t-broken", "knn", {}, TrialStatus.FAILED, None, "ValueError: bad neighbours"))
+    rows.append(TrialRow("t-running", "linear", {}, TrialStatus.RUNNING))
+    return rows, fold_models
+
+
+class RecordingModels(Mapping[str, list]):
+    """Fold models by trial id that remember which were read, as the search's lazy store
+    fetches each on first read."""
+
+    def __init__(self, models: dict[str, list]) -> None:
+        self.models, self.read = models, set()
+
+    def __getitem__(self, trial_id: str) -> list:
+        self.read.add(trial_id)
+        return self.models[trial_id]
+
+    def __contains__(self, trial_id: object) -> bool:  # as the store answers: without a fetch
+        return trial_id in self.models
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.models)
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+
+def _build(data, rows, fold_models, *, method="selection", final_members="bagging", budget=None):
+    return build_final_model(
+        rows, fold_models, data, get_metric("roc_auc"), method=method, top_k=3, final_members=final_members,
+        max_inference_ms_per_row=None, budget=budget or Budget(None), sample=make_mixed_table(20, seed=9),
+    )  # fmt: skip
+
+
+def _best_id(rows) -> str:
+    done = [r for r in rows if r.status is TrialStatus.DONE]
+    return max(done, key=lambda r: r.outcome.score).trial_id
+
+
+def test_bagged_members_are_their_own_trials_fold_models(data, searched):
+    rows, fold_models = searched
+    models = RecordingModels(fold_models)
+    final = _build(data, rows, models)
+    assert final.final_members == "bagging"
+    assert final.best_row.trial_id == _best_id(rows) and final.best_row.outcome is not None
+    assert [m.trial_id for m in final.model.members] == final.plan.trial_ids
+    for member in final.model.members:
+        assert member.fold_models is fold_models[member.trial_id]
+    assert final.best_single is not None
+    assert final.best_single.members[0].fold_models is fold_models[final.best_row.trial_id]
+    # only the members' and the best trial's fold models are fetched
+    assert models.read == {*final.plan.trial_ids, final.best_row.trial_id}
+    assert set(final.inference) >= {"model_batch_ms_per_row", "best_single_single_row_ms"}
+
+
+def test_a_best_single_final_model_predicts_like_its_trial(data, searched):
+    rows, fold_models = searched
+    final = _build(data, rows, fold_models, method="best")
+    assert final.plan.method == "best" and len(final.model.members) == 1
+    frame = make_mixed_table(30, seed=5)
+    np.testing.assert_array_equal(final.model.predict_proba(frame), final.best_single.predict_proba(frame))
+
+
+def test_refit_members_are_fitted_once_on_every_row(data, searched):
+    rows, fold_models = searched
+    final = _build(data, rows, fold_models, method="best", final_members="refit")
+    (member,) = final.model.members
+    assert final.final_members == "refit" and len(member.fold_models) == 1
+    assert member.fold_models[0] is not fold_models[member.trial_id][0]
+    assert len(member.fold_models[0].named_steps["preprocess"].transform(data.X)) == len(data.y)
+
+
+@pytest.mark.parametrize(("time_s", "mode"), [(1e6, "refit"), (1e-9, "bagging")], ids=["ample-time", "no-time"])
+def test_auto_members_refit_only_when_the_budget_allows(data, searched, time_s, mode):
+    rows, fold_models = searched
+    final = _build(data, rows, fold_models, method="best", final_members="auto", budget=Budget(time_s))
+    assert final.final_members == mode
+
+
+def test_no_budget_keeps_the_fold_models_for_auto(data, searched):
+    rows, fold_models = searched
+    assert _build(data, rows, fold_models, method="best", final_members="auto").final_members == "bagging"
+
+
+def test_no_finished_trial_is_a_search_error_quoting_the_failures(data, searched):
+    rows, _ = searched
+    unfinished = [r for r in rows if r.status is not TrialStatus.DONE]
+    with pytest.raises(SearchError, match=r"no trial finished .*\(2 started\).*Failures: ValueError: bad neighbours"):
+        _build(data, unfinished, {})
+
+
+def test_ranking_skips_trials_without_kept_predictions_and_keeps_start_order_on_ties():
+    oof = np.zeros((4, 2))
+
+    def row(trial_id: str, score: float, out_of_fold=oof) -> TrialRow:
+        outcome = TrialOutcome("linear", {}, score=score, out_of_fold=out_of_fold)
+        return TrialRow.of(trial_id, outcome)
+
+    rows = [row("a", 0.7), row("b", 0.9), row("c", 0.9), row("forgotten", 0.99, None), row("unkept", 0.95)]
+    kept = {"a", "b", "c", "forgotten"}
+    assert [t.trial_id for t in ranked_trials(rows, kept, get_metric("roc_auc"))] == ["b", "c", "a"]
+    assert [t.trial_id for t in ranked_trials(rows, kept, get_metric("log_loss"))] == ["a", "b", "c"]
