@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING  # noqa: E402
 
 from automl.budget import Budget  # noqa: E402
 from automl.errors import AutoMLError, DataError, SpecError  # noqa: E402
+from automl.files import json_text  # noqa: E402
 from automl.spec import OPTIONS, JobSpec, spec_from_options  # noqa: E402
 
 if TYPE_CHECKING:
@@ -101,10 +102,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     frame = read_table(args.data)
     scores = score_table(model, frame)
     print(
-        json.dumps(
-            {"metric": model.metric, "score": scores.get(model.metric), "n_rows": len(frame), "metrics": scores},
-            indent=2,
-        )
+        json_text({"metric": model.metric, "score": scores.get(model.metric), "n_rows": len(frame), "metrics": scores})
     )
     return EXIT_OK
 

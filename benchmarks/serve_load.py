@@ -122,7 +122,7 @@ def main() -> None:
 
     from automl.artifacts import load_model
     from automl.data import read_table
-    from automl.data.schema import feature_columns
+    from automl.data.coercion import feature_columns
     from automl.job import ray_session
     from serve import deploy
     from serve.deploy import REPLICA_ENV, replica_logging

@@ -28,7 +28,7 @@ from ray.serve import metrics
 from starlette.requests import ClientDisconnect
 
 from automl.artifacts.store import load_model, read_manifest
-from automl.data.schema import feature_columns
+from automl.data.coercion import feature_columns
 from automl.errors import first_line
 from automl.monitoring.drift import DriftTracker
 from serve.config import DEFAULT_BATCH_WAIT_TIMEOUT_S, DEFAULT_MAX_BATCH_SIZE, ServeConfig

@@ -14,7 +14,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.fs as pa_fs
 import pyarrow.parquet as pq
 
-from automl.data.schema import _holds_numbers, _to_numbers, text_column_names
+from automl.data.schema import text_column_names
+from automl.data.values import holds_numbers, to_numbers
 from automl.errors import DataError, first_line
 from automl.files import atomic_path
 
@@ -88,7 +89,7 @@ def normalize_frame(frame: pd.DataFrame, where: str = "the table") -> pd.DataFra
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"{where} is a {type(frame).__name__}, not a pandas DataFrame")
     frame = text_column_names(frame, where)
-    numbers = {name: _to_numbers(column) for name, column in frame.items() if _holds_numbers(column)}
+    numbers = {name: to_numbers(column) for name, column in frame.items() if holds_numbers(column)}
     if not numbers:
         return frame
     frame = frame.copy(deep=False)  # new columns for the numbers, the others shared

@@ -15,6 +15,7 @@ import pandas as pd
 
 from automl.evaluation.metrics import get_metric
 from automl.files import atomic_write
+from automl.pipeline.trial import TrialStatus
 
 _SUMMARY_KEYS = (
     "task",
@@ -45,7 +46,7 @@ def render_report(summary: dict[str, Any], leaderboard: pd.DataFrame) -> str:
     facts = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(_fmt(summary[k]))}</td></tr>"
         for k in _SUMMARY_KEYS
-        if k in summary
+        if summary.get(k) is not None  # e.g. no test table: no test_score row
     )
     notes = "".join(f"<li>{html.escape(str(n))}</li>" for n in summary.get("notes", []))
     table = leaderboard.head(50).to_html(index=False, na_rep="", escape=True, border=0, classes="board")
@@ -70,7 +71,7 @@ th, td {{ padding: 0.2rem 0.6rem; text-align: left; border-bottom: 1px solid #dd
 
 def _score_chart(leaderboard: pd.DataFrame, metric: str, width: int = 640, height: int = 240) -> str:
     """Each finished trial's CV score in start order, with the best-so-far line."""
-    done = leaderboard[leaderboard["status"] == "done"]
+    done = leaderboard[leaderboard["status"] == TrialStatus.DONE.value]
     if done.empty:
         return "<p>No finished trial.</p>"
     scores = [float(s) for s in done.sort_values("trial")["cv_score"]]

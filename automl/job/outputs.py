@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from automl.artifacts.store import save_model
+from automl.budget import Budget
 from automl.evaluation.report import write_report
 from automl.files import atomic_write
 from automl.job.summary import RunSummary
@@ -20,14 +21,21 @@ def write_run_dir(
     summary: RunSummary,
     leaderboard: pd.DataFrame,
     best_single: TabularModel | None = None,
+    *,
+    budget: Budget | None = None,
 ) -> None:
-    """Write the artifact first, then the tables: a crash leaves no summary without a model."""
+    """Write the artifact first, then the tables: a crash leaves no summary without a model.
+
+    With the job's `budget`, the summary's account and wall time include saving the models.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     save_model(
         model, directory / "model", extra={"cv_score": summary.ensemble_cv_score, "trained_rows": summary.n_rows}
     )
     if best_single is not None:
         save_model(best_single, directory / "best_single_model")
+    if budget is not None:
+        summary.account(budget)
     atomic_write(directory / "leaderboard.csv", leaderboard.to_csv(index=False))
     summary.write(directory / "summary.json")
     write_report(directory, summary.to_json_dict(), leaderboard)

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from automl.data.coercion import coerce_features
 from automl.data.fingerprint import table_fingerprint
 from automl.data.ingest import normalize_frame
-from automl.data.schema import TableSchema, coerce_features, infer_schema
+from automl.data.schema import TableSchema, infer_schema
 from automl.data.splits import make_folds
 from automl.data.target import (
     check_enough_rows,
@@ -46,10 +47,10 @@ FLOOR_CANDIDATES = 2
 FLOOR_GOOD_SHARE = 0.5  # a first candidate cheaper than this share of the budget is kept
 FLOOR_TIMING_SHARE = 0.05  # no further candidate is timed once timing took this share of the budget
 FLOOR_SAFETY = 1.1  # the scaled estimate is rough; the search and the fallback absorb the rest
-# From the search's start to its first trial running (Tune's set-up), on 2 CPUs.
+# From the search's start to its first trial running (Tune's set-up); 2 CPUs are the slowest case we plan for.
 SEARCH_START_S = 1.0
 # After the ensemble: the drift reference, inference timing, the best single model,
-# saving and the report, scoring a test table. Measured on this machine's 2 CPUs.
+# saving and the report, scoring a test table: a fixed part and a part per cell.
 FINISH_BASE_S = 1.0
 FINISH_S_PER_CELL = 2e-7  # rows x columns of the training and test tables (fitted to benchmarks/scale.py)
 
@@ -176,7 +177,7 @@ def floor_seconds(data: TrialData, config: dict[str, Any]) -> float | None:
     """What `config` costs on every fold, from fits of two samples of the first fold's rows.
 
     The two sizes give a fixed cost and a cost per row (a fit of a few thousand rows is
-    mostly fixed cost: scaled by rows alone, it overstated a million-row fit severalfold);
+    mostly fixed cost, so scaling it by rows alone would overstate a large table's fit);
     folds no larger than the bigger sample cost what it cost. A first, untimed fit pays for
     imports and first-call set-up, which a fold's fit in a preloaded worker does not.
     Samples are smaller on wide tables, so that timing stays cheap. None: the fit failed.

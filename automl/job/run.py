@@ -101,7 +101,7 @@ def fit_table(
     prepared.notes.extend(final.notes)
     board = leaderboard_frame(search.rows, prepared.metric, ensemble=final.plan)
     summary = summarize(spec, prepared, search, final, budget)
-    return FitResult(spec, final.model, board, summary, prepared.notes, final.best_single, budget)
+    return FitResult(spec, final.model, board, summary, summary.notes, final.best_single, budget)  # one notes list
 
 
 def _search(
@@ -170,8 +170,7 @@ def run_job(
         result.summary.resumed = resume
         with run_dir.local() as directory:
             save_single = result.best_single if spec.ensemble.save_best_single else None
-            result.summary.account(budget)
-            write_run_dir(directory, result.model, result.summary, result.leaderboard, save_single)
+            write_run_dir(directory, result.model, result.summary, result.leaderboard, save_single, budget=budget)
     return result, location
 
 

@@ -12,7 +12,7 @@ from automl.errors import SpecError, first_line
 
 # Modules a new local Ray's worker processes import as they start, before work arrives:
 # Ray starts a worker per CPU as the driver connects, and the trial store's actor and
-# Tune's trial actors take them ready-made (see search.runner's idle-worker context)
+# Tune's trial actors take them ready-made (see `search.tuner.trial_actors_on_idle_workers`)
 # instead of waiting for new workers and their imports. Ray reads the setting only when
 # it starts, so only a Ray a job starts has it.
 WORKER_PRELOAD = ("automl.search.worker",)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from automl.data.schema import FeatureTable, column_values
+from automl.data.coercion import FeatureTable, column_values
 
 N_BINS = 10
 TOP_CATEGORIES = 20

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from automl.data.schema import FeatureTable, TableSchema, coerce_features, columns_frame
+from automl.data.coercion import FeatureTable, coerce_features, columns_frame
+from automl.data.schema import TableSchema
 from automl.features.compiled import CompiledPipeline, fast_pipeline
 from automl.pipeline.probabilities import full_probabilities
 from automl.pipeline.stacker import Stacker
@@ -96,9 +97,11 @@ class TabularModel:
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Predicted labels (original class values) or regression values."""
         raw = self.predict_raw(frame)
-        if self.task == "regression":
-            return raw
-        return np.asarray(self.classes, dtype=object)[np.argmax(raw, axis=1)]
+        return raw if self.task == "regression" else self.labels(raw)
+
+    def labels(self, proba: np.ndarray) -> np.ndarray:
+        """The most probable class of each row of `proba` (original class values)."""
+        return np.asarray(self.classes, dtype=object)[np.argmax(proba, axis=1)]
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Class probabilities, columns in the order of `classes`."""
@@ -112,7 +115,7 @@ class TabularModel:
         if self.task == "regression":
             return pd.DataFrame({"prediction": raw}, index=frame.index)
         classes = list(self.classes or [])
-        out = pd.DataFrame({"prediction": np.asarray(classes, dtype=object)[np.argmax(raw, axis=1)]}, index=frame.index)
+        out = pd.DataFrame({"prediction": self.labels(raw)}, index=frame.index)
         for i, label in enumerate(classes):
             out[f"proba_{label}"] = raw[:, i]
         return out

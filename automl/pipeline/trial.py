@@ -20,13 +20,16 @@ from sklearn.pipeline import Pipeline
 
 from automl.data.schema import TableSchema
 from automl.data.splits import Folds
+from automl.errors import first_line
 from automl.evaluation.metrics import get_metric
-from automl.features.compiled import fast_pipeline
+from automl.features.compiled import CompiledPipeline, fast_pipeline
 from automl.features.preprocessing import build_preprocessor
 from automl.models.base import FitTimeout, ModelFamily, check_fit_time, fit_time_limit
 from automl.pipeline.probabilities import full_probabilities
 
 MODEL_KEY = "model"
+#: a trial's error is kept up to this many characters (the leaderboard shows it in one cell)
+ERROR_CHARS = 500
 PARAM_SEPARATOR = "__"
 
 
@@ -148,7 +151,7 @@ def evaluate_config(config: dict[str, Any], data: TrialData) -> TrialOutcome:
         outcome.fold_models = outcome.out_of_fold = None
     except Exception as exc:  # a trial's failure is a result, not a crash of the search
         kind = "out of memory" if isinstance(exc, MemoryError) else type(exc).__name__
-        outcome.error = f"{kind}: {exc}".strip().splitlines()[0][:500]
+        outcome.error = first_line(f"{kind}: {exc}", ERROR_CHARS)
         outcome.fold_models = None
         outcome.out_of_fold = None
         outcome.error_traceback = traceback.format_exc()
@@ -174,7 +177,9 @@ def _trial_deadline(data: TrialData, started: float) -> tuple[float | None, str]
     return data.deadline, "the time budget ended"
 
 
-def _predict_fold(predictor: Any, X_valid: pd.DataFrame, regression: bool, n_classes: int) -> np.ndarray:
+def _predict_fold(
+    predictor: Pipeline | CompiledPipeline, X_valid: pd.DataFrame, regression: bool, n_classes: int
+) -> np.ndarray:
     """A validation fold's predictions, chunk by chunk, checking the fit clock before each."""
     parts = []
     for start in range(0, max(len(X_valid), 1), PREDICT_CHUNK_ROWS):

@@ -6,8 +6,7 @@ evaluates it itself (the fallback configuration). The ledger takes in all three 
 gives one `TrialRow` per configuration in the order they started, so the progress line,
 the leaderboard and the summary count from one record.
 
-Plain Python without Ray: the Tune callback that feeds it lives in `progress`, and the
-leaderboard's layer imports this module's types.
+Plain Python without Ray: the Tune callback that feeds it lives in `progress`.
 """
 
 from __future__ import annotations
@@ -75,6 +74,8 @@ class TrialLedger:
         """`restored`: the outcomes of a resumed search's earlier runs; they come first."""
         self._batches: dict[str, Batch] = {}  # insertion order is start order
         self._outcomes: dict[str, TrialOutcome] = {}
+        self._received = False  # whether the store's outcomes are in (`receive`)
+        self._ended = False  # whether the search is over (`end`)
         self.first_done_at: float | None = None  # time.monotonic() of this run's first scored configuration
         self.retried = 0  # Tune trials run again after their worker or node died
         for trial_id, outcome in (restored or {}).items():
@@ -107,6 +108,7 @@ class TrialLedger:
 
     def end(self) -> None:
         """The search is over: batches still running were stopped by the time budget."""
+        self._ended = True
         for batch in self._batches.values():
             if batch.state is BatchState.RUNNING:
                 batch.state, batch.error = BatchState.STOPPED, STOPPED_AT_BUDGET
@@ -115,6 +117,7 @@ class TrialLedger:
     def receive(self, outcomes: Mapping[str, TrialOutcome]) -> None:
         """The outcomes the trial store holds, by configuration id."""
         self._outcomes.update(outcomes)
+        self._received = True
 
     def add(self, trial_id: str, outcome: TrialOutcome) -> None:
         """A configuration evaluated outside this search's Tune trials (a resumed search's
@@ -158,18 +161,26 @@ class TrialLedger:
         return best
 
     def _configurations(self) -> Iterator[tuple[Batch, int]]:
+        """Each configuration once: one of a crashed batch that was run again on its own
+        appears through that run; one the search ended before running again stays here."""
+        rerun = {
+            config_id for batch in self._batches.values() if not batch.retried_one_by_one for config_id in batch.ids
+        }
         for batch in self._batches.values():
-            if not batch.retried_one_by_one:
-                yield from ((batch, index) for index in range(len(batch.ids)))
+            for index, config_id in enumerate(batch.ids):
+                if not (batch.retried_one_by_one and config_id in rerun):
+                    yield batch, index
 
     def _status(self, batch: Batch, index: int) -> TrialStatus:
         outcome = self._outcomes.get(batch.ids[index])
         if outcome is not None:
             return outcome.status
         if index < len(batch.reported):
-            return batch.reported[index][0]
-        if batch.state is BatchState.RUNNING:
-            return TrialStatus.RUNNING
+            reported = batch.reported[index][0]
+            if not (reported is TrialStatus.DONE and self._received):
+                return reported  # once the store's outcomes are in, a score without one did not finish
+        if batch.state is BatchState.RUNNING or (batch.retried_one_by_one and not self._ended):
+            return TrialStatus.RUNNING  # a crashed batch's configurations wait for their own runs
         return TrialStatus.FAILED if batch.state is BatchState.CRASHED else TrialStatus.STOPPED
 
     def _score(self, batch: Batch, index: int) -> float | None:

@@ -184,6 +184,7 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
                     concurrency=concurrency,
                     max_retries=settings.max_retries,
                 )
+        ledger.end()  # batches still running were stopped by the budget (Tune may not say so)
         fold_models = _collect(ledger, store, data, settings, scratch)
     except BaseException:
         _end_store(store, scratch)

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from automl.data import coerce_features, infer_schema, normalize_frame, read_table
-from automl.data.schema import feature_columns
+from automl.data.coercion import feature_columns
 from automl.errors import DataError
 
 

@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from automl.data import coerce_features, infer_schema, normalize_frame, read_table
-from automl.data.schema import TableSchema, columns_frame, feature_columns
+from automl.data.coercion import columns_frame, feature_columns
+from automl.data.schema import TableSchema
 from automl.errors import AutoMLError, DataError
 
 SEEDED = settings(

@@ -10,7 +10,8 @@ import pyarrow as pa
 import pytest
 
 from automl.data import coerce_features, infer_schema, infer_task
-from automl.data.schema import ColumnInfo, TableSchema, columns_frame, feature_columns
+from automl.data.coercion import columns_frame, feature_columns
+from automl.data.schema import ColumnInfo, TableSchema
 from automl.errors import DataError
 
 

@@ -8,7 +8,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import KBinsDiscretizer
 
 from automl.data import coerce_features, infer_schema
-from automl.data.schema import feature_columns
+from automl.data.coercion import feature_columns
 from automl.features.compiled import fast_pipeline
 from automl.models import get_family
 from automl.pipeline.model import Member, TabularModel

@@ -39,9 +39,37 @@ def test_a_store_outcome_wins_over_what_tune_saw_of_its_batch():
     ledger.receive({ids[0]: received})
     first, second = ledger.rows()
     assert first.outcome is received and first.status is DONE and first.params == {"C": 0.0}
-    # the store never received the second: the row says what the worker reported, without an outcome
-    assert second.trial_id == ids[1] and second.status is DONE and second.outcome is None
+    # the store never received the second: a score without its outcome did not finish
+    assert second.trial_id == ids[1] and second.status is STOPPED and second.outcome is None
     assert second.family == "linear" and second.params == {"C": 1.0}
+
+
+def test_while_the_search_runs_a_reported_score_counts_as_done():
+    ledger = TrialLedger()
+    _batch(ledger, "t1", 1)
+    ledger.report("t1", [("done", 0.7)])
+    assert ledger.counts()[DONE] == 1  # the progress line, before the store's outcomes are in
+    ledger.finish("t1")
+    ledger.end()
+    ledger.receive({})
+    assert ledger.counts()[DONE] == 0 and ledger.counts()[STOPPED] == 1
+
+
+def test_a_crashed_batch_the_search_ended_before_rerunning_keeps_its_configurations():
+    ledger = TrialLedger()
+    ids = _batch(ledger, "t1", 3)
+    ledger.crash("t1", "RayActorError: the worker died")
+    ledger.start("t2", [ids[0]], [_config(C=0.0)])  # only the first was run again on its own
+    ledger.report("t2", [("done", 0.9)])
+    ledger.finish("t2")
+    ledger.end()
+    ledger.receive({ids[0]: _outcome(score=0.9, C=0.0)})
+    rows = ledger.rows()
+    assert sorted(r.trial_id for r in rows) == sorted(ids)  # each configuration once
+    by_id = {r.trial_id: r for r in rows}
+    assert by_id[ids[0]].status is DONE
+    assert {by_id[i].status for i in ids[1:]} == {FAILED}
+    assert by_id[ids[1]].error == "RayActorError: the worker died"
 
 
 def test_tune_only_records_become_failed_and_stopped_rows_with_their_reason():
@@ -65,7 +93,7 @@ def test_a_crashed_batch_of_several_configurations_gives_its_rows_through_its_re
     ledger = TrialLedger()
     ids = _batch(ledger, "b", 3)
     ledger.crash("b", "the worker died")
-    assert ledger.counts()[FAILED] == 0 and ledger.rows() == []  # not a row, not a failure
+    assert ledger.counts()[FAILED] == 0 and ledger.counts()[RUNNING] == 3  # each waits for its own run
     for n, config_id in enumerate(ids):  # BatchingSearcher retries each under its own id
         ledger.start(f"r{n}", [config_id], [_config(C=float(n))])
     ledger.crash("r1", "ValueError: the culprit")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from automl.data import coerce_features, infer_schema
-from automl.data.schema import feature_columns
+from automl.data.coercion import feature_columns
 from automl.errors import SpecError
 from automl.monitoring import DriftTracker, feature_reference, psi
 from serve import ServeConfig, load_config
