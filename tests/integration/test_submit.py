@@ -28,6 +28,7 @@ from automl.artifacts import load_model
 CLI = [sys.executable, "-m", "automl.cli"]
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 BARE_PATH = "/usr/local/bin:/usr/bin:/bin"  # a service unit's PATH: no virtual environment on it
+HEAD_STOP_WAIT_S = 10.0  # then the head's process group is killed
 
 
 def _free_ports(n: int) -> list[int]:
@@ -103,9 +104,12 @@ def _head(env: dict[str, str], token: str, num_cpus: int, ray: str = "ray"):
     finally:
         os.killpg(head.pid, signal.SIGTERM)  # the head and every process it started, by id
         try:
-            head.wait(timeout=60)
+            # the head's own shutdown waits on a grace period for its slowest children;
+            # the test's files go with temp_dir, so after a short wait the group is killed
+            head.wait(timeout=HEAD_STOP_WAIT_S)
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
+            head.wait(timeout=60)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
