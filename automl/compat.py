@@ -96,6 +96,7 @@ def infrequent_enabled(encoder: Any) -> bool:
 HGB_LOSS_FACTORY = "_get_loss"
 
 
+@functools.cache  # a fact of the installed scikit-learn: asked once per process, not per fit
 def hgb_loss_factory_present() -> bool:
     """Whether scikit-learn's histogram gradient boosting still builds its loss through
     `HGB_LOSS_FACTORY`; without it, the fit clock is checked only before each fit."""

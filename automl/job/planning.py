@@ -53,9 +53,10 @@ def plan_budget(budget: Budget, prepared: Prepared, spec: JobSpec, test_rows: in
 
 def journaled_splits(journal: str | None) -> int | None:
     """How many splits the journal's trials were validated on (None: no journal yet)."""
-    if journal is None or not SearchJournal(journal).exists():
+    found = None if journal is None else SearchJournal(journal)
+    if found is None or not found.exists():
         return None
-    splits = SearchJournal(journal).meta().get("n_splits")
+    splits = found.meta().get("n_splits")
     return None if splits is None else int(splits)
 
 

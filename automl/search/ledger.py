@@ -163,10 +163,11 @@ class TrialLedger:
     def _configurations(self) -> Iterator[tuple[Batch, int]]:
         """Each configuration once: one of a crashed batch that was run again on its own
         appears through that run; one the search ended before running again stays here."""
-        rerun = {
-            config_id for batch in self._batches.values() if not batch.retried_one_by_one for config_id in batch.ids
-        }
-        for batch in self._batches.values():
+        batches = self._batches.values()
+        rerun: set[str] = set()
+        if any(batch.retried_one_by_one for batch in batches):  # the progress line asks often: only then
+            rerun = {config_id for batch in batches if not batch.retried_one_by_one for config_id in batch.ids}
+        for batch in batches:
             for index, config_id in enumerate(batch.ids):
                 if not (batch.retried_one_by_one and config_id in rerun):
                     yield batch, index
