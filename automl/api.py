@@ -39,7 +39,7 @@ class AutoML:
 
         Every other keyword is the `automl.spec.OPTIONS` setting of the same name (None:
         the job spec's default), as `automl fit` takes it with dashes: `positive_class`,
-        `trial_timeout_s`, `max_retries`, `top_k`, `final_members`,
+        `trial_timeout_s`, `max_retries`, `portfolio`, `top_k`, `final_members`,
         `max_inference_ms_per_row`, `save_best_single`, `max_cpus`.
 
     Example:
@@ -61,6 +61,7 @@ class AutoML:
         seed: int = 0,
         trial_timeout_s: float | None = None,
         max_retries: int | None = None,
+        portfolio: str | None = None,
         ensemble: str = "selection",
         top_k: int | None = None,
         final_members: str | None = None,
@@ -82,6 +83,7 @@ class AutoML:
         self.seed = seed
         self.trial_timeout_s = trial_timeout_s
         self.max_retries = max_retries
+        self.portfolio = portfolio
         self.ensemble = ensemble
         self.top_k = top_k
         self.final_members = final_members

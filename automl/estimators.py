@@ -34,6 +34,7 @@ class _AutoMLEstimator(BaseEstimator):
         seed: int = 0,
         trial_timeout_s: float | None = None,
         max_retries: int | None = None,
+        portfolio: str | None = None,
         ensemble: str = "selection",
         top_k: int | None = None,
         final_members: str | None = None,
@@ -53,6 +54,7 @@ class _AutoMLEstimator(BaseEstimator):
         self.seed = seed
         self.trial_timeout_s = trial_timeout_s
         self.max_retries = max_retries
+        self.portfolio = portfolio
         self.ensemble = ensemble
         self.top_k = top_k
         self.final_members = final_members

@@ -71,6 +71,11 @@ class SearchSpec(_Strict):
         default=None, gt=0, description="A trial projected to take longer is stopped between folds."
     )
     max_retries: int = Field(default=1, ge=0, description="Retries of a trial whose worker or node died.")
+    portfolio: str = Field(
+        default="default",
+        description="Configurations tried first: default (the shipped portfolio), none (each family's "
+        "default only), or a portfolio JSON file.",
+    )
 
     @field_validator("strategy")
     @classmethod
@@ -221,6 +226,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("seed", ("search", "seed"), "seeds folds, sampler and models", int),
     Option("trial_timeout_s", ("search", "trial_timeout_s"), "per-trial time limit in seconds", float),
     Option("max_retries", ("search", "max_retries"), "retries of a trial whose worker died", int),
+    Option("portfolio", ("search", "portfolio"), "configurations tried first: default, none, or a JSON file"),
     Option(
         "ensemble", ("ensemble", "method"), "selection, stacking or best", choices=("selection", "stacking", "best")
     ),

@@ -8,10 +8,11 @@ lowest-weight members until the model meets it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
@@ -20,16 +21,27 @@ from automl.data.splits import HOLDOUT_FRACTION
 from automl.ensemble.builder import EnsemblePlan, pick_candidates, plan_ensemble
 from automl.ensemble.inference import inference_cost, prune_to_cost
 from automl.ensemble.scored import ScoredTrial, ranked_trials
+from automl.ensemble.second_layer import fit_second_layer
 from automl.evaluation.metrics import Metric
 from automl.monitoring.drift import feature_reference, target_reference
 from automl.pipeline.model import TabularModel
 from automl.pipeline.trial import TrialData, TrialRow, build_pipeline
 
-__all__ = ["FinalModel", "build_final_model"]
+__all__ = ["FinalModel", "Repeated", "build_final_model"]
 
 # Refit only when the estimated refit time is at most this share of the time left: the
 # estimate scales fold fits by row count, and a fit can take longer than that predicts.
 REFIT_TIME_SHARE = 0.5
+
+
+@dataclass
+class Repeated:
+    """A trial cross-validated on a second split too: its out-of-fold predictions averaged
+    over both, the fold models of both (one bag), and the score of the averaged ones."""
+
+    out_of_fold: np.ndarray
+    fold_models: list[Pipeline]
+    score: float
 
 
 @dataclass
@@ -55,6 +67,7 @@ def build_final_model(
     max_inference_ms_per_row: float | None,
     budget: Budget,
     sample: pd.DataFrame,
+    repeated: Mapping[str, Repeated] | None = None,
 ) -> FinalModel:
     """Turn the search's best trials into the model that gets saved.
 
@@ -71,6 +84,9 @@ def build_final_model(
         budget: the job's budget: the ensemble works to its share, and the members are
             refit only when the time left (less the last steps' share) allows.
         sample: raw input rows used to measure inference cost.
+        repeated: trials cross-validated on a second split (repeated bagging); the
+            ensemble is planned with them too and they are kept only if its nested score
+            improves.
 
     Raises:
         SearchError: no trial finished with its fold models kept.
@@ -78,16 +94,61 @@ def build_final_model(
     ranked = ranked_trials(trials, fold_models, metric)
     candidates = pick_candidates([t.candidate() for t in ranked], top_k)
     time_limit = budget.grant("ensemble") if budget.limited else None
+    if time_limit is not None:
+        time_limit /= 1 + bool(repeated) + ("layer2" in budget.reserved)  # the plans to score
     plan = plan_ensemble(candidates, data.y, metric, data.schema.task, method, seed=data.seed, time_limit_s=time_limit)
     notes = [f"ensemble: {plan.reason}"]
+    if repeated:
+        with_repeats = sorted(
+            (t.repeated(repeated[t.trial_id]) if t.trial_id in repeated else t for t in ranked),
+            key=lambda t: t.score,
+            reverse=metric.greater_is_better,
+        )
+        more = pick_candidates([t.candidate() for t in with_repeats], top_k)
+        second = plan_ensemble(more, data.y, metric, data.schema.task, method, seed=data.seed, time_limit_s=time_limit)
+        if metric.is_better(second.cv_score, plan.cv_score):
+            notes = [f"ensemble: {second.reason}"]
+            notes.append(
+                f"repeated bagging: {len(repeated)} trial(s) cross-validated on a second split; "
+                f"kept ({second.cv_score:.6g} against {plan.cv_score:.6g} on one split)"
+            )
+            ranked, candidates, plan = with_repeats, more, second
+            fold_models = _Overlay({k: r.fold_models for k, r in repeated.items()}, fold_models)
+        else:
+            notes.append(
+                f"repeated bagging: not kept ({second.cv_score:.6g} on two splits, {plan.cv_score:.6g} on one)"
+            )
+    first_layer, first_models = ranked, fold_models  # the best single trial is the first layer's
+    base = None
+    if "layer2" in budget.reserved:
+        layer = fit_second_layer(ranked, data, budget.grant("layer2") if budget.limited else None)
+        if layer is not None:
+            on_top = sorted(layer.trials, key=lambda t: t.score, reverse=metric.greater_is_better)
+            layer_candidates = pick_candidates([t.candidate() for t in on_top], top_k)
+            layered = plan_ensemble(
+                layer_candidates, data.y, metric, data.schema.task, method, seed=data.seed, time_limit_s=time_limit
+            )
+            if metric.is_better(layered.cv_score, plan.cv_score):
+                notes = [f"ensemble: {layered.reason}"]
+                notes.append(
+                    f"second layer: {len(layer.trials)} model(s) on the features and {len(layer.base)} first-layer "
+                    f"predictions; kept ({layered.cv_score:.6g} against {plan.cv_score:.6g} for one layer)"
+                )
+                base = [t.member(fold_models[t.trial_id]) for t in layer.base]
+                fold_models = _Overlay({t.trial_id: t.outcome.fold_models or [] for t in on_top}, fold_models)
+                ranked, candidates, plan = on_top, layer_candidates, layered
+            else:
+                notes.append(f"second layer: not kept ({layered.cv_score:.6g}, one layer {plan.cv_score:.6g})")
     by_id = {t.trial_id: t for t in ranked}
     chosen = [by_id[trial_id] for trial_id in plan.trial_ids]
     refit_s = budget.grant("refit") if budget.limited else None  # granted after the ensemble took its time
-    mode = _members_mode(final_members, chosen, refit_s, len(data.folds))
+    mode = "bagging" if base else _members_mode(final_members, chosen, refit_s, len(data.folds))
     members = [t.member([_refit(t.row, data)] if mode == "refit" else fold_models[t.trial_id]) for t in chosen]
-    model = TabularModel(data.schema, metric.name, members, list(plan.weights), plan.stacker, _reference(data))
-    best = ranked[0]
-    best_single = TabularModel(data.schema, metric.name, [best.member(fold_models[best.trial_id])])
+    model = TabularModel(
+        data.schema, metric.name, members, list(plan.weights), plan.stacker, _reference(data), base=base
+    )
+    best = first_layer[0]
+    best_single = TabularModel(data.schema, metric.name, [best.member(first_models[best.trial_id])])
     if max_inference_ms_per_row is not None:
         model, pruned = prune_to_cost(model, candidates, data, sample, max_inference_ms_per_row)
         if pruned:
@@ -127,6 +188,30 @@ def _all_rows_scale(n_folds: int) -> float:
 
 
 def _refit(row: TrialRow, data: TrialData) -> Pipeline:
-    """The trial's own pipeline, fitted on every row."""
+    """The trial's own pipeline, fitted on every row; an early-stopping family's with the
+    mean of its folds' best round counts (scaled by the rows, as its folds' were fewer)."""
     family = data.families[row.family]
-    return build_pipeline(family, row.params, data.schema, data.seed, data.n_threads).fit(data.X, data.y)
+    params = row.params
+    rounds = row.outcome.rounds if row.outcome is not None else ()
+    if family.early_stopping and rounds:
+        params = family.with_rounds(params, round(float(np.mean(rounds)) * _all_rows_scale(len(data.folds))))
+    return build_pipeline(family, params, data.schema, data.seed, data.n_threads).fit(data.X, data.y)
+
+
+class _Overlay(Mapping[str, list[Pipeline]]):
+    """The repeated trials' bags over the search's fold models (read lazily)."""
+
+    def __init__(self, first: Mapping[str, list[Pipeline]], rest: Mapping[str, list[Pipeline]]) -> None:
+        self.first, self.rest = first, rest
+
+    def __getitem__(self, key: str) -> list[Pipeline]:
+        return self.first[key] if key in self.first else self.rest[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.first or key in self.rest
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({*self.first, *self.rest})
+
+    def __len__(self) -> int:
+        return len({*self.first, *self.rest})

@@ -67,4 +67,5 @@ def _without_lightest(model: TabularModel, candidates: list[Candidate], data: Tr
         rows = validated_rows_of(out_of_fold[members[0].trial_id])
         parts = [np.asarray(out_of_fold[m.trial_id][rows], dtype=np.float64) for m in members]
         stacker = fit_stacker(parts, data.y[rows], data.schema.task, data.n_classes, data.seed)
-    return TabularModel(model.schema, model.metric, members, list(weights / weights.sum()), stacker, model.reference)
+    kept = list(weights / weights.sum())
+    return TabularModel(model.schema, model.metric, members, kept, stacker, model.reference, base=model.base)

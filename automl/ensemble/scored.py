@@ -8,7 +8,8 @@ out-of-fold predictions without checking for None again.
 from __future__ import annotations
 
 from collections.abc import Container, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from sklearn.pipeline import Pipeline
@@ -41,6 +42,12 @@ class ScoredTrial:
 
     def candidate(self) -> Candidate:
         return Candidate(self.row.trial_id, self.row.family, self.outcome.score, self.out_of_fold)
+
+    def repeated(self, repeat: Any) -> ScoredTrial:
+        """This trial with a repeated bagging's averaged out-of-fold predictions and score
+        (`final.Repeated`)."""
+        outcome = replace(self.outcome, score=repeat.score, out_of_fold=repeat.out_of_fold)
+        return ScoredTrial(replace(self.row, outcome=outcome), outcome, repeat.out_of_fold)
 
     def member(self, fold_models: list[Pipeline]) -> Member:
         return Member(self.row.trial_id, self.row.family, self.row.params, fold_models)

@@ -27,6 +27,7 @@ COLUMNS = [
     "cv_std",
     "fit_s",
     "predict_ms_per_row",
+    "rounds",
     "params",
     "error",
 ]
@@ -82,10 +83,12 @@ def leaderboard_frame(rows: Iterable[TrialRow], metric: Metric, ensemble: Ensemb
 def _scores(outcome: TrialOutcome | None) -> dict[str, float | None]:
     """A done trial's score and timings; blank for the others."""
     if outcome is None:
-        return dict.fromkeys(("cv_score", "cv_std", "fit_s", "predict_ms_per_row"))
+        return dict.fromkeys(("cv_score", "cv_std", "fit_s", "predict_ms_per_row", "rounds"))
     return {
         "cv_score": outcome.score,
         "cv_std": outcome.score_std,
         "fit_s": round(outcome.fit_s, 4),
         "predict_ms_per_row": round(outcome.predict_s_per_row * 1000, 5),
+        # an early-stopping family's mean best round count over its folds (the fidelity it reached)
+        "rounds": round(sum(outcome.rounds) / len(outcome.rounds)) if outcome.rounds else None,
     }

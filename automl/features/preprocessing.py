@@ -101,6 +101,7 @@ def build_preprocessor(
     high_cardinality: HighCardinality = "ordinal",
     seed: int = 0,
     accepts_sparse: bool = True,
+    native_categories: bool = False,
 ) -> ColumnTransformer:
     """A column transformer for `schema`'s features, configured for one model family.
 
@@ -114,6 +115,10 @@ def build_preprocessor(
         accepts_sparse: the model takes a scipy CSR matrix. A wide one-hot block is then
             sparse (and so the whole output); for a model that does not, it is replaced by
             ordinal codes. Narrow or short tables get the dense one-hot codes either way.
+        native_categories: the model handles categories itself (CatBoost): every
+            categorical column becomes one ordinal code (-1: unseen), and they come first,
+            in the order of `native_category_count`'s count, so their positions are known
+            before the fit.
     """
     numeric = schema.names_of("numeric")
     categorical = [c for c in schema.columns if c.kind in ("categorical", "boolean")]
@@ -126,6 +131,10 @@ def build_preprocessor(
         return make_pipeline(*steps, *([StandardScaler()] if scale else []))
 
     transformers = []
+    if native_categories and categorical:
+        codes = make_pipeline(SimpleImputer(strategy="constant", fill_value=_MISSING), _ordinal_encoder())
+        transformers.append(("categories", codes, [c.name for c in categorical]))
+        low, high = [], []
     if numeric:
         # dense: rows x (numbers + indicators of those with missing values) x 8 bytes, the
         # data itself at most twice over; the one-hot block is what dominates a wide table
@@ -150,6 +159,11 @@ def build_preprocessor(
         transformers.append(("datetime", finish(DatetimeFeatures(), SimpleImputer(strategy="median")), dates))
     # 1.0: the output is sparse whenever a part is (only a wide one-hot block is), else dense
     return ColumnTransformer(transformers, remainder="drop", sparse_threshold=1.0)
+
+
+def native_category_count(schema: TableSchema) -> int:
+    """How many leading columns of a `native_categories` preprocessor's output are codes."""
+    return sum(1 for c in schema.columns if c.kind in ("categorical", "boolean"))
 
 
 def _one_hot(

@@ -9,6 +9,7 @@ from automl.data.splits import HOLDOUT_FRACTION, Folds, make_folds
 from automl.data.target import check_scorable
 from automl.ensemble.builder import ENSEMBLE_MIN_S, ensemble_seconds, validated_rows
 from automl.job.preparation import SEARCH_START_S, Prepared, finish_seconds, trial_memory_bytes
+from automl.models.base import ModelFamily
 from automl.search.journal import SearchJournal
 from automl.spec import JobSpec
 
@@ -122,4 +123,37 @@ def search_settings(
         fingerprint=prepared.fingerprint,
         trial_memory_bytes=trial_memory_bytes(prepared.data.X),
         floor_config=prepared.floor_config,
+        portfolio=prepared.portfolio,
+        prior_pace=prior_pace(prepared),
     )
+
+
+#: an early-stopping family's first configuration is expected to take this share of its
+#: default's cost: its rounds end on the round clock, so it fits whatever time is left
+EARLY_STOPPING_PRIOR_SHARE = 0.25
+
+
+def prior_pace(prepared: Prepared) -> dict[str, float]:
+    """Seconds a configuration of each searched family is expected to take before one has
+    been timed: the fallback's timed cost on this table (`floor_s`), scaled by each
+    family's cost relative to the fallback's family (`portfolio.relative_costs`) and, for
+    families that grow a tree per class, by the classes. Families without a relative
+    cost get none (the search measures them)."""
+    from automl.search.portfolio import relative_costs
+
+    costs = relative_costs()
+    floor_family = prepared.floor_config.get("model") if prepared.floor_config else None
+    if not prepared.floor_s or floor_family not in costs:
+        return {}
+    classes = max(1, prepared.data.n_classes) if prepared.schema.task == "multiclass" else 1
+    per_unit = prepared.floor_s / (costs[floor_family] * _class_factor(prepared.data.families[floor_family], classes))
+    pace = {}
+    for key, family in prepared.data.families.items():
+        if key in costs:
+            seconds = per_unit * costs[key] * _class_factor(family, classes)
+            pace[key] = seconds * (EARLY_STOPPING_PRIOR_SHARE if family.early_stopping else 1.0)
+    return pace
+
+
+def _class_factor(family: ModelFamily, classes: int) -> float:
+    return float(classes) if family.tree_per_class else float(classes) ** 0.5

@@ -31,7 +31,8 @@ from automl.errors import DataError, SpecError
 from automl.evaluation.metrics import Metric, resolve_metric
 from automl.models import registry
 from automl.models.base import FitTimeout, ModelFamily, fit_time_limit
-from automl.pipeline.trial import TrialData, build_pipeline, join_config, split_config
+from automl.pipeline.trial import TrialData, build_pipeline, fit_pipeline, join_config, split_config
+from automl.search.portfolio import load_portfolio
 from automl.spec import JobSpec
 
 # A trial holds its fold's rows, their transformed matrix and the fitted model beside the
@@ -70,6 +71,8 @@ class Prepared:
 
     floor_config: dict[str, Any] = field(default_factory=dict)
     floor_s: float = 0.0  # its estimated cost on every fold
+    #: the configurations tried first (`search.portfolio`), read before the search starts
+    portfolio: list[dict[str, Any]] = field(default_factory=list)
 
 
 def prepare(frame: pd.DataFrame, spec: JobSpec, test: pd.DataFrame | None = None) -> Prepared:
@@ -91,6 +94,7 @@ def prepare(frame: pd.DataFrame, spec: JobSpec, test: pd.DataFrame | None = None
     metric = resolve_metric(spec.metric, schema.task)
     notes.extend(schema.notes)
     families = _families(spec, len(frame), schema.task, notes)
+    portfolio = load_portfolio(spec.search.portfolio)
     y = encode_target(frame[target], schema)
     check_enough_rows(y, schema, spec.search.cv_folds)
     folds = make_folds(
@@ -118,6 +122,7 @@ def prepare(frame: pd.DataFrame, spec: JobSpec, test: pd.DataFrame | None = None
         n_rows=len(frame),
         notes=notes,
         positive_class_reason=reason,
+        portfolio=portfolio,
     )
 
 
@@ -194,7 +199,7 @@ def floor_seconds(data: TrialData, config: dict[str, Any]) -> float | None:
         pipeline = build_pipeline(family, params, data.schema, data.seed, data.n_threads)
         start = time.perf_counter()
         try:
-            pipeline.fit(data.X.iloc[sample], data.y[sample])
+            fit_pipeline(pipeline, family, data.X.iloc[sample], data.y[sample], data.schema.task, data.seed)
             pipeline.predict(data.X.iloc[valid[:size]])
         except FitTimeout:
             raise

@@ -21,11 +21,13 @@ import pandas as pd
 from automl.artifacts.run_directory import JOB_FILE, JOURNAL_DIR, RunDirectory
 from automl.budget import Budget
 from automl.data.ingest import read_table
-from automl.ensemble.final import FinalModel, build_final_model
+from automl.ensemble.final import FinalModel, Repeated, build_final_model
+from automl.ensemble.second_layer import reserve_second_layer
 from automl.evaluation.leaderboard import leaderboard_frame
 from automl.job.outputs import resumable_spec, write_run_dir
 from automl.job.planning import holdout_when_folds_do_not_fit, journaled_splits, plan_budget, search_settings
 from automl.job.preparation import Prepared, choose_floor, prepare
+from automl.job.repeats import repeat_best, reserve_repeats
 from automl.job.scoring import score_table
 from automl.job.session import WORKER_PRELOAD, ray_session
 from automl.job.summary import RunSummary, summarize
@@ -89,13 +91,17 @@ def fit_table(
                 budget, prepared, spec, test_rows, journaled_splits(journal if resume else None)
             )
         plan_budget(budget, prepared, spec, test_rows)
+        reserve_repeats(budget, len(prepared.data.folds))
+        reserve_second_layer(budget, len(prepared.data.folds))
         if before_search is not None:
             before_search()
         with budget.step("search"):
             search = _search(prepared, spec, budget, show_progress=show_progress, journal=journal, resume=resume)
         try:
+            with budget.step("repeats"):
+                repeated = _repeats(search, prepared, spec, budget)
             with budget.step("ensemble"):
-                final = _final_model(search, prepared, spec, budget)
+                final = _final_model(search, prepared, spec, budget, repeated)
         finally:
             search.close()  # the store held the candidates' fold models: the members are fetched
     prepared.notes.extend(final.notes)
@@ -113,7 +119,16 @@ def _search(
     return run_search(prepared.data, settings)
 
 
-def _final_model(search: SearchResult, prepared: Prepared, spec: JobSpec, budget: Budget) -> FinalModel:
+def _repeats(search: SearchResult, prepared: Prepared, spec: JobSpec, budget: Budget) -> dict[str, Repeated]:
+    """Repeated bagging of the best trials, when the budget set time aside for it."""
+    return repeat_best(
+        search.rows, search.fold_models, prepared.data, prepared.metric, budget, spec.resources.cpus_per_trial
+    )
+
+
+def _final_model(
+    search: SearchResult, prepared: Prepared, spec: JobSpec, budget: Budget, repeated: dict[str, Repeated]
+) -> FinalModel:
     return build_final_model(
         search.rows,
         search.fold_models,
@@ -125,6 +140,7 @@ def _final_model(search: SearchResult, prepared: Prepared, spec: JobSpec, budget
         max_inference_ms_per_row=spec.ensemble.max_inference_ms_per_row,
         budget=budget,
         sample=prepared.sample,
+        repeated=repeated,
     )
 
 

@@ -6,10 +6,11 @@ treats every family alike through this interface (the FLAML / AutoGluon pattern)
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar, Protocol
 
@@ -41,8 +42,17 @@ class ModelFamily(ABC):
     high_cardinality: ClassVar[str] = "ordinal"
     #: takes a scipy CSR matrix (a wide table's one-hot codes); if not, it gets ordinal codes.
     accepts_sparse: ClassVar[bool] = True
+    #: the model encodes categories itself: they come first, as integer codes (`cat_features`)
+    native_categories: ClassVar[bool] = False
     #: above this many rows the family is skipped (too slow to fit or to predict).
     max_rows: ClassVar[int | None] = None
+    #: a boosting family that stops early: each fold fits with `fit_early_stopping` on an
+    #: inner validation split, its rounds are not searched, and a refit on all rows takes
+    #: the folds' mean best round count (`with_rounds`).
+    early_stopping: ClassVar[bool] = False
+    #: a boosting round grows a tree per class: the cost of a k-class model is k times a
+    #: binary one's (what a job expects a first configuration to cost, before one is timed)
+    tree_per_class: ClassVar[bool] = False
 
     @abstractmethod
     def search_space(self, trial: Suggester, n_rows: int, task: str) -> None:
@@ -61,6 +71,18 @@ class ModelFamily(ABC):
         a job fits when the search found nothing in its budget (default: `default_params`)."""
         return self.default_params(n_rows, task)
 
+    def fit_early_stopping(self, estimator: Any, X: Any, y: Any, X_valid: Any, y_valid: Any, *, patience: int) -> int:
+        """Fit `estimator` (from `make_estimator`) on `X, y` for up to `ROUND_CAP` rounds,
+        stopping once `patience` rounds bring no gain on `X_valid, y_valid` or the round
+        clock runs out (`rounds_time_up`); return the best round count, which the fitted
+        model predicts with. Only families with `early_stopping` implement it."""
+        raise NotImplementedError(f"{self.key} does not stop early")
+
+    def with_rounds(self, params: dict[str, Any], rounds: int) -> dict[str, Any]:
+        """`params` for a fit of exactly `rounds` boosting rounds, without early stopping
+        (a refit on all rows; the family's `make_estimator` reads the count)."""
+        return {**params, ROUNDS_PARAM: max(1, int(rounds))}
+
     def unsuitable_reason(self, n_rows: int, task: str) -> str | None:
         """Why this family should not be searched on this data, or None if it should."""
         if self.max_rows is not None and n_rows > self.max_rows:
@@ -70,6 +92,22 @@ class ModelFamily(ABC):
 
 def is_classification(task: str) -> bool:
     return task in ("binary", "multiclass")
+
+
+#: the most boosting rounds an early-stopping fit may take; early stopping or the round
+#: clock ends it long before on most tables
+ROUND_CAP = 10_000
+#: the parameter that fixes an early-stopping family's rounds (a refit; absent while searching)
+ROUNDS_PARAM = "n_estimators"
+#: the rounds of an early-stopping family's estimator fitted plainly, without a validation
+#: set and without `ROUNDS_PARAM` (the search never does; a refit gives the count)
+DEFAULT_ROUNDS = 200
+
+
+def early_stopping_patience(learning_rate: float) -> int:
+    """Rounds without a gain before a fit stops: more at a small learning rate, whose
+    rounds each move less (about the rounds it takes to move as far as 4 rounds at 1.0)."""
+    return int(min(200, max(20, round(4.0 / max(learning_rate, 1e-6)))))
 
 
 def n_estimators_cap(n_rows: int) -> int:
@@ -121,6 +159,48 @@ def fit_deadline() -> float | None:
     return getattr(_clock, "deadline", None)
 
 
+@contextmanager
+def _thread_setting(name: str, value: Any) -> Iterator[None]:
+    """Set one of this thread's clock settings for the block, restoring the outer one."""
+    outer = getattr(_clock, name, None)
+    setattr(_clock, name, value)
+    try:
+        yield
+    finally:
+        setattr(_clock, name, outer)
+
+
+def round_time_limit(deadline: float | None) -> contextlib.AbstractContextManager[None]:
+    """Make `rounds_time_up` true once `time.time()` passes `deadline`, in this thread.
+
+    Unlike the fit clock, which throws a fit away when it runs out, the round clock ends a
+    boosting fit gracefully: its rounds so far are its model. A trial gives each fold its
+    share of the time left, so a costly table (many classes, many rows) gets fewer rounds
+    rather than no model.
+    """
+    return _thread_setting("round_deadline", deadline)
+
+
+def round_listener(listener: Callable[[int], None] | None) -> contextlib.AbstractContextManager[None]:
+    """Call `listener(rounds)` after every boosting round of an early-stopping fit in this
+    thread, with the rounds grown so far: the fidelity a fit reaches as it goes, which an
+    early-stopping scheduler can act on. None: no listener (the default)."""
+    return _thread_setting("round_listener", listener)
+
+
+def after_round(rounds: int) -> None:
+    """What a family's round callback calls: tells this thread's listener, if any."""
+    listener = getattr(_clock, "round_listener", None)
+    if listener is not None:
+        listener(rounds)
+
+
+def rounds_time_up() -> bool:
+    """Whether this thread's round clock has run out (always False without one)."""
+    deadline = getattr(_clock, "round_deadline", None)
+    return deadline is not None and time.time() > deadline
+
+
 def check_fit_time() -> None:
     """Raise `FitTimeout` if this thread's fit deadline has passed; cheap (a clock read).
 
@@ -130,3 +210,23 @@ def check_fit_time() -> None:
     deadline = getattr(_clock, "deadline", None)
     if deadline is not None and time.time() > deadline:
         raise FitTimeout(f"the fit ran {time.time() - deadline:.1f}s past its deadline")
+
+
+def timed_estimators(mixin: type, library: str, *bases: type) -> tuple[type[BaseEstimator], ...]:
+    """`Timed<Base>` classes of a library's estimators, with `mixin`'s clock checks, named as
+    the mixin's module's (which serves them from its `__getattr__`: fitted ones pickle)."""
+
+    def timed(base: type) -> type[BaseEstimator]:
+        name = "Timed" + base.__name__
+        doc = f"`{library}.{base.__name__}` that checks the fit clock after every round."
+        return type(name, (mixin, base), {"__module__": mixin.__module__, "__qualname__": name, "__doc__": doc})
+
+    return tuple(timed(base) for base in bases)
+
+
+def timed_attribute(module: str, name: str, estimators: Callable[[], tuple[type, ...]]) -> Any:
+    """A timed-estimator module's `__getattr__`: the class `name` among `estimators()`."""
+    for cls in estimators() if name.startswith("Timed") else ():
+        if cls.__name__ == name:
+            return cls
+    raise AttributeError(f"module {module!r} has no attribute {name!r}")

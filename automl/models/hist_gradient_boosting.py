@@ -77,6 +77,7 @@ class TimedHistGradientBoostingRegressor(_TimedBoosting, HistGradientBoostingReg
 class HistGradientBoosting(ModelFamily):
     key = "hist_gradient_boosting"
     accepts_sparse = False
+    tree_per_class = True
 
     def search_space(self, trial: Suggester, n_rows: int, task: str) -> None:
         trial.suggest_float("learning_rate", 0.01, 0.3, log=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from automl.errors import SpecError
 from automl.models.base import ModelFamily
+from automl.models.catboost import CatBoost
 from automl.models.extra_trees import ExtraTrees
 from automl.models.hist_gradient_boosting import HistGradientBoosting
 from automl.models.knn import KNearestNeighbors
@@ -51,6 +52,7 @@ for _family in (
     HistGradientBoosting(),
     LightGBM(),
     XGBoost(),
+    CatBoost(),
     RandomForest(),
     ExtraTrees(),
     KNearestNeighbors(),

@@ -7,7 +7,17 @@ from typing import Any
 
 from sklearn.base import BaseEstimator
 
-from automl.models.base import ModelFamily, Suggester, check_fit_time, is_classification, n_estimators_cap
+from automl.models.base import (
+    DEFAULT_ROUNDS,
+    ROUND_CAP,
+    ROUNDS_PARAM,
+    ModelFamily,
+    Suggester,
+    after_round,
+    check_fit_time,
+    is_classification,
+    rounds_time_up,
+)
 
 
 class XGBoost(ModelFamily):
@@ -15,10 +25,11 @@ class XGBoost(ModelFamily):
     # XGBoost reads the zeros a CSR matrix leaves out as missing values, not as zeros:
     # wide tables give it ordinal codes instead
     accepts_sparse = False
+    early_stopping = True
+    tree_per_class = True
 
     def search_space(self, trial: Suggester, n_rows: int, task: str) -> None:
-        trial.suggest_int("n_estimators", 50, n_estimators_cap(n_rows), log=True)
-        trial.suggest_float("learning_rate", 0.005, 0.3, log=True)
+        trial.suggest_float("learning_rate", 0.01, 0.3, log=True)
         trial.suggest_int("max_depth", 2, 10)
         trial.suggest_float("min_child_weight", 0.1, 20.0, log=True)
         trial.suggest_float("subsample", 0.5, 1.0)
@@ -27,8 +38,7 @@ class XGBoost(ModelFamily):
 
     def default_params(self, n_rows: int, task: str) -> dict[str, Any]:
         return {
-            "n_estimators": 200,
-            "learning_rate": 0.05,
+            "learning_rate": 0.1,
             "max_depth": 6,
             "min_child_weight": 1.0,
             "subsample": 0.8,
@@ -46,9 +56,18 @@ class XGBoost(ModelFamily):
             "verbosity": 0,
             "callbacks": [_fit_clock_callback()()],
         }
+        params = {ROUNDS_PARAM: DEFAULT_ROUNDS, **params}
         if is_classification(task):
             return xgb.XGBClassifier(**params, **common)
         return xgb.XGBRegressor(**params, **common)
+
+    def fit_early_stopping(self, estimator: Any, X: Any, y: Any, X_valid: Any, y_valid: Any, *, patience: int) -> int:
+        estimator.set_params(early_stopping_rounds=patience, **{ROUNDS_PARAM: ROUND_CAP})
+        estimator.fit(X, y, eval_set=[(X_valid, y_valid)], verbose=False)
+        try:
+            return int(estimator.best_iteration) + 1
+        except AttributeError:  # the round clock ended it before early stopping kept a best
+            return int(estimator.get_booster().num_boosted_rounds())
 
 
 @functools.cache
@@ -56,11 +75,12 @@ def _fit_clock_callback() -> type:
     """`FitClockCallback`, built on first use: loading XGBoost costs start-up time.
 
     An XGBoost training callback that checks the fit clock before training (after the data
-    is binned) and after every round. XGBoost's training loop is Python and lets the
-    callback's `FitTimeout` out of `fit` as it is. The callback holds no state, the deadline
-    is read from the fit clock when it runs, so a fitted model pickled with it (it is one of
-    the estimator's parameters) carries no stale deadline, and it is named as this module's
-    (see `__getattr__`) so the model unpickles where the package is installed.
+    is binned) and after every round, and ends training once the round clock runs out.
+    XGBoost's training loop is Python and lets the callback's `FitTimeout` out of `fit` as
+    it is. The callback holds no state, the deadline is read from the fit clock when it
+    runs, so a fitted model pickled with it (it is one of the estimator's parameters)
+    carries no stale deadline, and it is named as this module's (see `__getattr__`) so the
+    model unpickles where the package is installed.
     """
     import xgboost as xgb
 
@@ -71,7 +91,8 @@ def _fit_clock_callback() -> type:
 
         def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
             check_fit_time()
-            return False  # never stops training itself: the clock raises
+            after_round(epoch + 1)
+            return rounds_time_up()  # the round clock ends training, keeping its rounds
 
     FitClockCallback.__qualname__ = FitClockCallback.__name__
     return FitClockCallback

@@ -19,6 +19,7 @@ from sklearn.pipeline import Pipeline
 from automl.data.coercion import FeatureTable, coerce_features, columns_frame
 from automl.data.schema import TableSchema
 from automl.features.compiled import CompiledPipeline, fast_pipeline
+from automl.pipeline.layers import with_layer_columns
 from automl.pipeline.probabilities import full_probabilities
 from automl.pipeline.stacker import Stacker
 
@@ -63,6 +64,9 @@ class TabularModel:
     weights: list[float] = field(default_factory=list)
     stacker: Stacker | None = None
     reference: dict[str, Any] | None = None  # training distributions, for drift monitoring
+    #: a second stacking layer: these first-layer members' predictions are added to the
+    #: features (`pipeline.layers`) that `members` were trained on and predict from
+    base: list[Member] | None = None
 
     def __post_init__(self) -> None:
         if not self.weights:
@@ -88,6 +92,9 @@ class TabularModel:
         """Like `predict_raw`, for rows already coerced to the training types: the frame of
         `coerce_features`, or the column arrays of `feature_columns` (served rows)."""
         n_classes = len(self.classes or [])
+        if self.base:
+            first = [member.predict_raw(X, self.task, n_classes) for member in self.base]
+            X = with_layer_columns(X, first, self.task, n_classes)
         parts = [member.predict_raw(X, self.task, n_classes) for member in self.members]
         total = self.stacker.combine(parts) if self.stacker is not None else weighted_sum(parts, self.weights)
         if self.task != "regression":

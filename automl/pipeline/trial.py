@@ -23,8 +23,16 @@ from automl.data.splits import Folds
 from automl.errors import first_line
 from automl.evaluation.metrics import get_metric
 from automl.features.compiled import CompiledPipeline, fast_pipeline
-from automl.features.preprocessing import build_preprocessor
-from automl.models.base import FitTimeout, ModelFamily, check_fit_time, fit_time_limit
+from automl.features.preprocessing import build_preprocessor, native_category_count
+from automl.models.base import (
+    FitTimeout,
+    ModelFamily,
+    check_fit_time,
+    early_stopping_patience,
+    fit_time_limit,
+    round_time_limit,
+    rounds_time_up,
+)
 from automl.pipeline.probabilities import full_probabilities
 
 MODEL_KEY = "model"
@@ -84,6 +92,9 @@ class TrialOutcome:
     stopped: bool = False  # ended early by the time limits: not a failure of the model
     error_traceback: str | None = None
     fold_models: list[Pipeline] | None = None
+    #: an early-stopping family's best round count per fold (empty for the others): the
+    #: fidelity it reached, and what a refit on all rows takes (their mean)
+    rounds: tuple[int, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -134,9 +145,67 @@ def build_pipeline(
         high_cardinality=family.high_cardinality,  # type: ignore[arg-type]
         seed=seed,
         accepts_sparse=family.accepts_sparse,
+        native_categories=family.native_categories,
     )
-    return Pipeline(
-        [("preprocess", preprocessor), ("model", family.make_estimator(params, schema.task, seed, n_threads))]
+    estimator = family.make_estimator(params, schema.task, seed, n_threads)
+    if family.native_categories and native_category_count(schema):
+        estimator.set_params(cat_features=list(range(native_category_count(schema))))
+    return Pipeline([("preprocess", preprocessor), ("model", estimator)])
+
+
+#: the share of a fold's training rows an early-stopping fit holds out to stop on
+EARLY_STOPPING_SHARE = 0.15
+#: ... at most this many rows: beyond them the stopping point is as sure, and rows are data
+EARLY_STOPPING_MAX_ROWS = 10_000
+
+
+def early_stopping_split(y: np.ndarray, classification: bool, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the rows to fit on and of the rows to stop on, among `y`'s.
+
+    Stratified for classes, and every class keeps at least one row to fit on: a model
+    must know every class its stopping rows hold.
+    """
+    rng = np.random.default_rng(seed)
+    n_valid = int(min(EARLY_STOPPING_MAX_ROWS, round(EARLY_STOPPING_SHARE * len(y))))
+    if n_valid < 1 or len(y) < 4:
+        return np.arange(len(y)), np.arange(0)
+    if not classification:
+        order = rng.permutation(len(y))
+        return np.sort(order[n_valid:]), np.sort(order[:n_valid])
+    valid = []
+    share = n_valid / len(y)
+    for label in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == label))
+        take = min(len(members) - 1, int(round(share * len(members))))
+        valid.append(members[:take])
+    held = np.sort(np.concatenate(valid)) if valid else np.arange(0)
+    return np.setdiff1d(np.arange(len(y)), held), held
+
+
+def fit_pipeline(
+    pipeline: Pipeline, family: ModelFamily, X: pd.DataFrame, y: np.ndarray, task: str, seed: int
+) -> int | None:
+    """Fit `pipeline` on these rows; return the best round count of an early-stopping
+    family (None for the others).
+
+    An early-stopping family fits its preprocessing and model on part of the rows and
+    stops on the rest (`early_stopping_split`), all of them from the rows given: a fold's
+    validation rows, whose predictions become out-of-fold predictions, are never seen.
+    """
+    if not family.early_stopping:
+        pipeline.fit(X, y)
+        return None
+    fit_rows, stop_rows = early_stopping_split(y, task != "regression", seed)
+    if not len(stop_rows):
+        pipeline.fit(X, y)
+        return None
+    preprocess = pipeline[:-1]  # the same step objects: fitting it fits the pipeline's
+    X_fit = preprocess.fit_transform(X.iloc[fit_rows], y[fit_rows])
+    X_stop = preprocess.transform(X.iloc[stop_rows])
+    rate = pipeline.named_steps["model"].get_params().get("learning_rate")
+    patience = early_stopping_patience(float(rate or 0.1))
+    return family.fit_early_stopping(
+        pipeline.named_steps["model"], X_fit, y[fit_rows], X_stop, y[stop_rows], patience=patience
     )
 
 
@@ -210,29 +279,54 @@ def _check_time(data: TrialData, started: float, folds_done: int) -> None:
         )
 
 
+#: a fold's boosting rounds end at this share of its even part of the trial's time left,
+#: leaving the rest for the library to finish its model and for the fold's prediction
+#: (measured once a fold has met its round clock, and then kept back as well)
+ROUND_TIME_SHARE = 0.7
+
+
+def _fold_round_deadline(deadline: float | None, fold: int, n_folds: int, after_s: float) -> float | None:
+    """When fold `fold` (1-based) of `n_folds` stops adding boosting rounds: within an even
+    share of the trial's time left, less what a fold was seen to take after its round clock
+    ran out (`after_s`: the library finishing its model, the fold's prediction), so a costly
+    table ends its trial with fewer rounds, not stopped with none."""
+    if deadline is None:
+        return None
+    now = time.time()
+    share = max(0.0, deadline - now) / (n_folds - fold + 1)
+    return now + max(0.0, ROUND_TIME_SHARE * share - after_s)
+
+
 def _cross_validate(outcome: TrialOutcome, data: TrialData) -> None:
     family = data.families[outcome.family]
     metric = get_metric(data.metric)
     regression = data.schema.task == "regression"
     width = () if regression else (data.n_classes,)
     oof = np.full((data.folds.n_rows, *width), np.nan, dtype=np.float32)
-    models, scores = [], []
+    models, scores, rounds = [], [], []
     fit_s = predict_s = 0.0
     predicted_rows = 0
     started = time.time()
     deadline, limit_reached = _trial_deadline(data, started)
+    after_s = 0.0  # the most a fold took after its round clock ran out
     for fold, (train_index, valid_index) in enumerate(data.folds.splits, start=1):
         pipeline = build_pipeline(family, outcome.params, data.schema, data.seed, data.n_threads)
+        round_deadline = _fold_round_deadline(deadline, fold, len(data.folds), after_s)
         try:
-            with fit_time_limit(deadline):  # the families check it inside their fits
+            with fit_time_limit(deadline), round_time_limit(round_deadline):
                 check_fit_time()
                 start = time.perf_counter()
-                pipeline.fit(data.X.iloc[train_index], data.y[train_index])
+                reached = fit_pipeline(
+                    pipeline, family, data.X.iloc[train_index], data.y[train_index], data.schema.task, data.seed + fold
+                )
+                clocked = rounds_time_up()
                 fitted = time.perf_counter()
                 predictor = fast_pipeline(pipeline)  # as it will predict when served: timed the same way
                 prediction = _predict_fold(predictor, data.X.iloc[valid_index], regression, data.n_classes)
         except FitTimeout:
             raise TrialStopped(f"stopped inside fold {fold} of {len(data.folds)}: {limit_reached}") from None
+        if clocked and round_deadline is not None:
+            after_s = max(after_s, time.time() - round_deadline)
         predict_s += time.perf_counter() - fitted
         fit_s += fitted - start
         predicted_rows += len(valid_index)
@@ -241,7 +335,11 @@ def _cross_validate(outcome: TrialOutcome, data: TrialData) -> None:
         oof[valid_index] = prediction
         scores.append(metric(data.y[valid_index], prediction, data.n_classes))
         models.append(pipeline)
-        _check_time(data, started, len(models))
+        if reached is not None:
+            rounds.append(reached)
+        if not family.early_stopping:  # the round clock shortens its later folds instead
+            _check_time(data, started, len(models))
+    outcome.rounds = tuple(rounds)
     outcome.fold_scores = scores
     outcome.score = float(np.mean(scores))
     outcome.score_std = float(np.std(scores))

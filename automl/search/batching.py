@@ -63,6 +63,8 @@ class BatchingSearcher(Searcher):
             until `max_configs` runs out.
         already_suggested: configurations a resumed search had run before (they count
             towards `max_configs`).
+        prior_pace: seconds a configuration of each family is expected to take until one
+            has been measured (from the table's size and the job's timing of its fallback).
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class BatchingSearcher(Searcher):
         max_batch: int = MAX_BATCH,
         concurrency: int = 1,
         already_suggested: int = 0,
+        prior_pace: dict[str, float] | None = None,
     ) -> None:
         super().__init__(metric=metric, mode=mode)
         self.inner = inner
@@ -86,7 +89,8 @@ class BatchingSearcher(Searcher):
         self.suggested = already_suggested
         self._batches: dict[str, tuple[list[str], list[dict[str, Any]]]] = {}
         self._retry: deque[tuple[str, dict[str, Any]]] = deque()
-        self._pace: dict[str, float] = {}  # seconds per configuration, by family
+        self._pace: dict[str, float] = {}  # seconds per configuration, by family, measured
+        self._prior = dict(prior_pace or {})
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any) -> bool:
         return self.inner.set_search_properties(metric, mode, config, **spec)
@@ -101,8 +105,10 @@ class BatchingSearcher(Searcher):
         return max(1, size)
 
     def expected_seconds(self, config: dict[str, Any]) -> float | None:
-        """A configuration's expected duration, from its family's pace (None: not measured yet)."""
-        return self._pace.get(config.get(MODEL_KEY, ""))
+        """A configuration's expected duration, from its family's measured pace or, before
+        one is measured, its prior (None: neither)."""
+        family = config.get(MODEL_KEY, "")
+        return self._pace.get(family, self._prior.get(family))
 
     # Tune's searchers return Searcher.FINISHED (a str) to end the search, which the base
     # class's annotation leaves out

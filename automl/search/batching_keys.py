@@ -2,4 +2,4 @@
 
 BATCH_KEY = "batch"  # the configurations of one Tune trial
 IDS_KEY = "ids"  # one id per configuration of the batch: the leaderboard's trial ids
-EXPECTED_KEY = "expected_s"  # per configuration: seconds its family took so far (None: not measured)
+EXPECTED_KEY = "expected_s"  # per configuration: seconds its family is expected to take (None: no idea yet)

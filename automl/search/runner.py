@@ -31,9 +31,10 @@ from automl.pipeline.trial import TrialData, TrialRow, TrialStatus, evaluate_con
 from automl.search.batching import TARGET_BATCH_S, BatchingSearcher
 from automl.search.journal import JournalState, SearchJournal
 from automl.search.ledger import TrialLedger
+from automl.search.portfolio import portfolio_points
 from automl.search.progress import SearchMonitor
 from automl.search.resume import remaining_defaults, restored_storage
-from automl.search.space import ConditionalSpace, default_points, make_sampler, quiet_optuna
+from automl.search.space import ConditionalSpace, make_sampler, quiet_optuna
 from automl.search.store import TrialStore
 from automl.search.tuner import run_tuner
 from automl.search.worker import pin_threads, run_trial
@@ -78,6 +79,13 @@ class SearchSettings:
     #: when no trial has succeeded at the end, evaluate this configuration (the cheapest
     #: family's default) in the driver, so that a budget judged large enough gives a model
     floor_config: dict[str, Any] | None = None
+    #: configurations evaluated first, after the fallback (`portfolio.load_portfolio`); the
+    #: searched families' defaults follow those it lacks. Empty: each family's default.
+    portfolio: list[dict[str, Any]] = field(default_factory=list)
+    #: seconds a configuration of each family is expected to take before one has been
+    #: measured (`cost.prior_pace`): batches are sized, and configurations that cannot
+    #: finish in the time left are not started, from the first configuration on
+    prior_pace: dict[str, float] = field(default_factory=dict)
 
 
 class StoredModels(Mapping[str, list[Pipeline]]):
@@ -295,7 +303,7 @@ def _searcher(data: TrialData, settings: SearchSettings, restored: JournalState,
         space=space,
         metric="score",
         mode=metric.mode,
-        points_to_evaluate=remaining_defaults(_first_points(data, settings.floor_config), restored),
+        points_to_evaluate=remaining_defaults(_first_points(data, settings), restored),
         sampler=make_sampler(settings.strategy, settings.seed),
         storage=restored_storage(restored.outcomes, space, metric.mode) if restored.outcomes else None,
     )
@@ -307,6 +315,7 @@ def _searcher(data: TrialData, settings: SearchSettings, restored: JournalState,
         target_batch_s=settings.target_batch_s,
         concurrency=concurrency,
         already_suggested=len(restored.outcomes),
+        prior_pace=settings.prior_pace,
     )
 
 
@@ -322,10 +331,12 @@ def _collect(
     return StoredModels(store, ray.get(store.kept_ids.remote()), scratch)
 
 
-def _first_points(data: TrialData, floor_config: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Each family's default, after the fallback configuration: started first, it ends
-    within the budget the job checked it fits, while the search goes on beside it."""
-    points = default_points(data.families, data.folds.n_rows, data.schema.task)
+def _first_points(data: TrialData, settings: SearchSettings) -> list[dict[str, Any]]:
+    """The portfolio, then the defaults of the families it lacks, after the fallback
+    configuration: started first, it ends within the budget the job checked it fits, while
+    the search goes on beside it."""
+    points = portfolio_points(settings.portfolio, data.families, data.folds.n_rows, data.schema.task)
+    floor_config = settings.floor_config
     if floor_config:
         points = [floor_config, *(p for p in points if p != floor_config)]
     return points

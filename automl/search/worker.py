@@ -73,9 +73,11 @@ def run_trial(config: dict[str, Any], data: TrialData, store: ActorHandle[TrialS
         if key in known:
             continue
         started = time.perf_counter()
-        reason = _no_time_for(expected_s, data.deadline)
+        family, params = split_config(item)
+        # an early-stopping family's rounds end on the round clock: it fits the time left
+        clocked = family in data.families and data.families[family].early_stopping
+        reason = _no_time_for(None if clocked else expected_s, data.deadline)
         if reason:
-            family, params = split_config(item)
             outcome = TrialOutcome(family, params, error=reason, stopped=True)
         else:
             limits = replace(data, max_trial_s=None) if item == data.floor_config else data
@@ -149,5 +151,8 @@ def _no_time_for(expected_s: float | None, deadline: float | None) -> str | None
     if left <= 0:
         return "stopped at the time budget before it started"
     if expected_s is not None and expected_s > left:
-        return f"not started: its family took {expected_s:.1f}s a configuration, {left:.1f}s of the budget was left"
+        return (
+            f"not started: a configuration of its family is expected to take {expected_s:.1f}s, "
+            f"{left:.1f}s of the budget was left"
+        )
     return None

@@ -232,3 +232,37 @@ def test_batched_quick_trials_are_all_recorded_with_out_of_fold_predictions():
     assert result.fold_models[best.trial_id] is models
     with pytest.raises(KeyError):
         result.fold_models[other]  # the store is gone
+
+
+def test_repeated_bagging_cross_validates_the_best_trials_on_a_second_split():
+    """On the job's Ray, within the share a long budget sets aside: the best trials again
+    on folds of another seed, their out-of-fold predictions averaged, both bags kept."""
+    from automl.budget import Budget
+    from automl.evaluation.metrics import get_metric
+    from automl.job.repeats import REPEAT_TRIALS, repeat_best, reserve_repeats
+    from automl.pipeline.trial import TrialRow, evaluate_config, join_config
+
+    data = small_trial_data(("linear", "knn"), n_rows=150)
+    rows, fold_models = [], {}
+    for index, (family, params) in enumerate(
+        [("linear", {"C": c}) for c in (0.01, 0.1, 1.0)]
+        + [("knn", {"n_neighbors": k, "weights": "uniform"}) for k in (3, 7)]
+    ):
+        outcome = evaluate_config(join_config(family, params), data)
+        fold_models[f"t.{index}"] = outcome.fold_models
+        rows.append(TrialRow.of(f"t.{index}", outcome))
+    metric = get_metric("roc_auc")
+    short = Budget(60.0)
+    reserve_repeats(short, len(data.folds))
+    assert repeat_best(rows, fold_models, data, metric, short, 1.0) == {}  # a short budget sets no time aside
+    budget = Budget(300.0)
+    reserve_repeats(budget, len(data.folds))
+    repeated = repeat_best(rows, fold_models, data, metric, budget, 1.0)
+    best = sorted(rows, key=lambda r: r.outcome.score, reverse=True)[:REPEAT_TRIALS]
+    assert set(repeated) == {r.trial_id for r in best}
+    for row in best:
+        got = repeated[row.trial_id]
+        assert len(got.fold_models) == 2 * len(data.folds)
+        assert got.fold_models[: len(data.folds)] == fold_models[row.trial_id]
+        assert not np.allclose(got.out_of_fold, row.outcome.out_of_fold)  # another split's predictions in it
+        assert got.score == pytest.approx(metric(data.y, got.out_of_fold, 2))

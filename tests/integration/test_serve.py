@@ -351,3 +351,30 @@ def test_redeploying_a_new_version_rolls_without_failed_requests(server, models)
     assert statuses and set(statuses) == {200}
     after = client.get("/plain/metadata").json()
     assert after["model_version"] == json.loads((v2 / "manifest.json").read_text())["model_version"]
+
+
+def test_a_catboost_model_round_trips_through_its_artifact_and_a_served_endpoint(server, models, tmp_path):
+    """CatBoost with its own handling of categories: fitted by a job, saved, loaded in a
+    fresh process and served, the three predicting alike."""
+    frame, client, common = server
+    am = AutoML(max_trials=2, time_budget_s=None, models=["catboost"], cv_folds=3, verbose=False, seed=2)
+    am.fit(frame, target="target")
+    board = am.leaderboard()
+    assert set(board.loc[board["status"] == "done", "model"]) == {"catboost"}
+    assert board.loc[board["status"] == "done", "rounds"].notna().all()  # early stopping reached a round
+    directory = am.save(tmp_path / "catboost")
+    rows = _rows(frame, 12)
+    data = tmp_path / "rows.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    expected = predict_in_subprocess(directory, data, tmp_path / "pred.csv")
+    np.testing.assert_allclose(
+        expected[["proba_no", "proba_yes"]].to_numpy(),
+        am.predict_proba(frame.drop(columns=["target"]).head(12)),
+        atol=1e-9,
+    )
+    deploy(directory, ServeConfig(name="catboost", route_prefix="/catboost", **common))
+    response = client.post("/catboost/predict", json={"rows": rows})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["predictions"] == expected["prediction"].tolist()
+    np.testing.assert_allclose(body["probabilities"], expected[["proba_no", "proba_yes"]].to_numpy(), atol=1e-7)

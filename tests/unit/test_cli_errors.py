@@ -38,7 +38,7 @@ CASES = {
     "one-class-target": (["fit", "{one_class}", "--target", "y"], "1 distinct value"),
     "unknown-metric": (["fit", "{table}", "--target", "target", "--metric", "auc"], "unknown metric 'auc'"),
     "metric-task-mismatch": (["fit", "{table}", "--target", "target", "--metric", "rmse"], "does not fit a binary"),
-    "unknown-family": (["fit", "{table}", "--target", "target", "--models", "linear,catboost"], "'catboost'"),
+    "unknown-family": (["fit", "{table}", "--target", "target", "--models", "linear,tabpfn"], "'tabpfn'"),
     "zero-budget": (["fit", "{table}", "--target", "target", "--time-budget", "0"], "must be positive"),
     "negative-trials": (["fit", "{table}", "--target", "target", "--max-trials", "-2"], "must be positive"),
     "missing-spec": (["run", "{tmp}/job.yaml"], "spec file not found"),

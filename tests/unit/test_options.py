@@ -27,6 +27,7 @@ SAMPLES = {
     "seed": 11,
     "trial_timeout_s": 9.5,
     "max_retries": 3,
+    "portfolio": "none",
     "ensemble": "stacking",
     "top_k": 4,
     "final_members": "refit",

@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from automl.budget import Budget
 from automl.data import coerce_features, infer_schema, make_folds
-from automl.ensemble.final import build_final_model
+from automl.ensemble.final import Repeated, build_final_model
 from automl.ensemble.scored import ranked_trials
 from automl.errors import SearchError
 from automl.evaluation.metrics import get_metric
@@ -154,3 +154,94 @@ def test_ranking_skips_trials_without_kept_predictions_and_keeps_start_order_on_
     kept = {"a", "b", "c", "forgotten"}
     assert [t.trial_id for t in ranked_trials(rows, kept, get_metric("roc_auc"))] == ["b", "c", "a"]
     assert [t.trial_id for t in ranked_trials(rows, kept, get_metric("log_loss"))] == ["a", "b", "c"]
+
+
+def _repeat(data, trial_id, fold_models, seed):
+    """The trial cross-validated on a second split, as `job.repeats` does."""
+    family, params = CONFIGS[trial_id]
+    folds = make_folds(data.y, classification=True, n_folds=3, seed=seed)
+    second = evaluate_config(join_config(family, params), replace(data, folds=folds))
+    oof = (second.out_of_fold + ranked_oof(data, trial_id)) / 2
+    return Repeated(oof, [*fold_models[trial_id], *second.fold_models], get_metric("roc_auc")(data.y, oof, 2))
+
+
+def ranked_oof(data, trial_id):
+    family, params = CONFIGS[trial_id]
+    return evaluate_config(join_config(family, params), data).out_of_fold
+
+
+def test_repeated_trials_are_kept_only_when_the_nested_score_improves(data, searched):
+    rows, fold_models = searched
+    one_split = _build(data, rows, fold_models, method="best")
+    best = one_split.best_row.trial_id
+    repeated = {best: _repeat(data, best, fold_models, seed=1)}
+    final = build_final_model(
+        rows, fold_models, data, get_metric("roc_auc"), method="best", top_k=3, final_members="bagging",
+        max_inference_ms_per_row=None, budget=Budget(None), sample=make_mixed_table(20, seed=9), repeated=repeated,
+    )  # fmt: skip
+    kept = get_metric("roc_auc").is_better(repeated[best].score, one_split.plan.cv_score)
+    assert any(n.startswith("repeated bagging: " + ("1 trial" if kept else "not kept")) for n in final.notes)
+    (member,) = final.model.members
+    assert len(member.fold_models) == (6 if kept else 3)
+    # better averaged predictions are kept, with both bags
+    perfect = np.eye(2, dtype=np.float32)[data.y]
+    better = {best: Repeated(perfect, repeated[best].fold_models, 1.0)}
+    final = build_final_model(
+        rows, fold_models, data, get_metric("roc_auc"), method="best", top_k=3, final_members="bagging",
+        max_inference_ms_per_row=None, budget=Budget(None), sample=make_mixed_table(20, seed=9), repeated=better,
+    )  # fmt: skip
+    assert final.plan.cv_score == 1.0 and len(final.model.members[0].fold_models) == 6
+    assert final.model.members[0].fold_models == repeated[best].fold_models
+    # worse averaged predictions are never kept
+    worse = {best: Repeated(np.full_like(repeated[best].out_of_fold, 0.5), repeated[best].fold_models, 0.5)}
+    final = build_final_model(
+        rows, fold_models, data, get_metric("roc_auc"), method="best", top_k=3, final_members="bagging",
+        max_inference_ms_per_row=None, budget=Budget(None), sample=make_mixed_table(20, seed=9), repeated=worse,
+    )  # fmt: skip
+    assert len(final.model.members[0].fold_models) == 3
+    assert any(n.startswith("repeated bagging: not kept") for n in final.notes)
+
+
+def test_a_second_layer_learns_on_the_first_layers_out_of_fold_predictions(data, searched):
+    from automl.data.coercion import feature_columns
+    from automl.ensemble.second_layer import ID_PREFIX, fit_second_layer
+    from automl.pipeline.layers import PREFIX, with_layer_columns
+    from automl.pipeline.model import TabularModel
+
+    rows, fold_models = searched
+    ranked = ranked_trials(rows, fold_models, get_metric("roc_auc"))
+    layer = fit_second_layer(ranked, data, None)
+    assert [t.trial_id for t in layer.base] == [t.trial_id for t in ranked]  # three trials: all of them
+    assert {t.row.family for t in layer.trials} == {"linear", "knn"}  # the best of each family
+    assert all(t.trial_id.startswith(ID_PREFIX) for t in layer.trials)
+    fitted = layer.trials[0].outcome.fold_models[0]
+    assert any(name.startswith(PREFIX) for name in fitted.named_steps["preprocess"].feature_names_in_)
+    # as a model: the base's bagged predictions become the members' extra columns
+    base = [t.member(fold_models[t.trial_id]) for t in layer.base]
+    members = [t.member(t.outcome.fold_models) for t in layer.trials]
+    model = TabularModel(data.schema, "roc_auc", members, base=base)
+    frame = make_mixed_table(25, seed=6)
+    X = data.X.iloc[:25]
+    first = [m.predict_raw(X, "binary", 2) for m in base]
+    expected = np.mean([m.predict_raw(with_layer_columns(X, first, "binary", 2), "binary", 2) for m in members], axis=0)
+    np.testing.assert_allclose(model.predict_features(X), expected / expected.sum(axis=1, keepdims=True))
+    # served rows arrive as column arrays: the same predictions
+    records = frame.drop(columns=["target"]).to_dict(orient="records")
+    np.testing.assert_allclose(
+        model.predict_features(feature_columns(records, data.schema)), model.predict_proba(frame), atol=1e-9
+    )
+
+
+def test_the_second_layer_is_kept_only_when_its_nested_score_improves(data, searched):
+    rows, fold_models = searched
+    budget = Budget(None)
+    budget.reserve("layer2", 1.0)
+    final = _build(data, rows, fold_models, budget=budget)
+    (note,) = [n for n in final.notes if n.startswith("second layer:")]
+    one_layer = _build(data, rows, fold_models)
+    if note.split(";")[-1].strip().startswith("kept ("):
+        assert final.model.base and final.plan.cv_score > one_layer.plan.cv_score
+        assert all(m.trial_id.startswith("layer2:") for m in final.model.members)
+    else:
+        assert final.model.base is None and final.plan.cv_score == one_layer.plan.cv_score
+    assert final.best_single.members[0].trial_id == one_layer.best_single.members[0].trial_id

@@ -19,7 +19,7 @@ from automl.models.trees import FOREST_NODE_BUDGET, SMALL_TABLE_ROWS, leaves_per
 from automl.pipeline.trial import TrialData, evaluate_config
 from automl.search.space import ConditionalSpace, default_points
 
-ALL = ["linear", "hist_gradient_boosting", "lightgbm", "xgboost", "random_forest", "extra_trees", "knn"]
+ALL = ["linear", "hist_gradient_boosting", "lightgbm", "xgboost", "catboost", "random_forest", "extra_trees", "knn"]
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +40,7 @@ def test_registry_refuses_a_duplicate_key():
 
 def test_unknown_family_lists_the_known_ones():
     with pytest.raises(SpecError, match="choose from linear, hist_gradient_boosting"):
-        get_family("catboost")
+        get_family("tabpfn")
 
 
 @pytest.mark.parametrize("n_rows", [500, 1_000_000])
@@ -176,9 +176,11 @@ def test_forests_on_large_tables_keep_within_the_node_budget(n_rows):
 
 def test_boosting_model_size_does_not_grow_with_rows():
     # rounds x leaves a round bound a boosted model's size; none of them grows past 20k rows
+    # (the early-stopping families' rounds are capped by ROUND_CAP, not searched)
     for family, size in [
-        ("lightgbm", ["n_estimators", "num_leaves"]),
-        ("xgboost", ["n_estimators", "max_depth"]),
+        ("lightgbm", ["num_leaves"]),
+        ("xgboost", ["max_depth"]),
+        ("catboost", ["depth"]),
         ("hist_gradient_boosting", ["max_iter", "max_leaf_nodes"]),
     ]:
         bounds = [{name: _space(family, n_rows)[name][1] for name in size} for n_rows in (20_001, 10_000_000)]
@@ -238,7 +240,7 @@ def test_timed_histogram_boosting_fits_as_without_the_clock(early_stopping):
     assert type(timed._loss) is type(free._loss)  # the fitted model keeps scikit-learn's loss
 
 
-TIMED = ["lightgbm", "xgboost", "hist_gradient_boosting", "random_forest", "extra_trees"]
+TIMED = ["lightgbm", "xgboost", "catboost", "hist_gradient_boosting", "random_forest", "extra_trees"]
 
 
 def test_timed_models_pickle_and_predict_in_a_fresh_process(tmp_path):
@@ -275,6 +277,7 @@ print("ok", sorted(type(m).__name__ for m in models.values()))
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "TimedLGBMClassifier" in result.stdout and "XGBClassifier" in result.stdout
+    assert "TimedCatBoostClassifier" in result.stdout
 
 
 def test_timed_estimators_are_the_libraries_estimators():

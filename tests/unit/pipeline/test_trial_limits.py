@@ -83,6 +83,7 @@ def test_a_configuration_scores_the_same_every_time_it_is_evaluated():
 SLOW = {
     "lightgbm": ({"n_estimators": 5000, "learning_rate": 0.005, "num_leaves": 256, "min_child_samples": 2}, 0.3),
     "xgboost": ({"n_estimators": 5000, "learning_rate": 0.005, "max_depth": 10, "min_child_weight": 0.1}, 0.3),
+    "catboost": ({"n_estimators": 5000, "learning_rate": 0.005, "depth": 10}, 0.3),
     "hist_gradient_boosting": (
         {
             "max_iter": 5000,
@@ -104,8 +105,12 @@ def test_every_family_has_a_slow_configuration():
     assert sorted(SLOW) == sorted(family_keys())
 
 
+#: early stopping families end a fold's rounds on the round clock instead: no model is lost
+ROUND_CLOCKED = sorted(f for f in SLOW if get_family(f).early_stopping)
+
+
 @pytest.mark.parametrize("holdout", [False, True], ids=["4-fold", "holdout"])
-@pytest.mark.parametrize("family", sorted(SLOW))
+@pytest.mark.parametrize("family", sorted(set(SLOW) - set(ROUND_CLOCKED)))
 def test_a_slow_configuration_is_stopped_inside_its_first_fold(family, holdout):
     params, limit = SLOW[family]
     outcome = evaluate_config(join_config(family, params), _data(3000, holdout, max_trial_s=limit))
@@ -113,6 +118,18 @@ def test_a_slow_configuration_is_stopped_inside_its_first_fold(family, holdout):
     n_folds = 1 if holdout else 4
     assert outcome.error == f"stopped inside fold 1 of {n_folds}: the per-trial limit of {limit:.1f}s was reached"
     assert outcome.out_of_fold is None and outcome.fold_models is None and outcome.error_traceback is None
+
+
+@pytest.mark.parametrize("holdout", [False, True], ids=["4-fold", "holdout"])
+@pytest.mark.parametrize("family", ROUND_CLOCKED)
+def test_a_slow_boosting_configuration_ends_its_folds_on_the_round_clock(family, holdout):
+    """Within a 3 s limit it fits every fold, each with the rounds its share of the time
+    allowed (far fewer than the 10,000 it could take), rather than being stopped."""
+    params = {"lightgbm": {"num_leaves": 64}, "xgboost": {"max_depth": 6}, "catboost": {"depth": 6}}[family]
+    config = join_config(family, {**get_family(family).default_params(3000, "binary"), **params, "learning_rate": 0.01})
+    outcome = evaluate_config(config, _data(3000, holdout, max_trial_s=3.0))
+    assert outcome.ok, outcome.error
+    assert len(outcome.rounds) == (1 if holdout else 4) and max(outcome.rounds) < 10_000
 
 
 @pytest.mark.parametrize("holdout", [False, True], ids=["4-fold", "holdout"])
@@ -125,7 +142,9 @@ def test_the_sooner_limit_names_the_reason(holdout):
     assert own.stopped and own.error == f"stopped inside fold 1 of {n_folds}: the per-trial limit of 0.3s was reached"
 
 
-@pytest.mark.parametrize("family", ["lightgbm", "xgboost", "hist_gradient_boosting", "random_forest", "extra_trees"])
+@pytest.mark.parametrize(
+    "family", ["lightgbm", "xgboost", "catboost", "hist_gradient_boosting", "random_forest", "extra_trees"]
+)
 def test_the_clock_stops_a_fit_from_inside(family):
     # the deadline is 0.3 s ahead as the fit starts: only a check inside the fit can stop it
     X, y = np.random.default_rng(0).normal(size=(3000, 8)), np.arange(3000) % 2

@@ -9,7 +9,7 @@ from ray.tune.search.optuna import OptunaSearch
 from automl.models import get_family
 from automl.pipeline.trial import TrialStatus
 from automl.search.batching import PACE_WEIGHT_OF_NEWEST, BatchingSearcher
-from automl.search.batching_keys import BATCH_KEY, IDS_KEY
+from automl.search.batching_keys import BATCH_KEY, EXPECTED_KEY, IDS_KEY
 from automl.search.space import ConditionalSpace, make_sampler
 
 
@@ -127,5 +127,19 @@ def test_a_configuration_is_not_started_when_its_familys_pace_says_it_cannot_fin
     assert _no_time_for(5.0, None) is None  # no budget
     assert _no_time_for(None, now + 10) is None  # not measured: try it
     assert _no_time_for(2.0, now + 10) is None
-    assert "5.0s a configuration" in _no_time_for(5.0, now + 3)
+    assert "expected to take 5.0s, 3.0s of the budget was left" in _no_time_for(5.0, now + 3)
     assert "before it started" in _no_time_for(None, now - 1)
+
+
+def test_a_prior_pace_sizes_batches_and_gives_way_to_the_measured_one():
+    families = {"linear": get_family("linear")}
+    inner = OptunaSearch(
+        space=ConditionalSpace(families, 500, "binary"), metric="score", mode="max", sampler=make_sampler("tpe", 0)
+    )
+    searcher = BatchingSearcher(inner, metric="score", mode="max", target_batch_s=1.0, prior_pace={"linear": 0.125})
+    first = searcher.suggest("t0")
+    assert len(first[BATCH_KEY]) == 8  # 0.125 s each, before any was timed
+    assert first[EXPECTED_KEY] == [0.125] * 8
+    _finish(searcher, "t0", first, seconds=0.5)
+    assert searcher.expected_seconds({"model": "linear"}) == pytest.approx(0.5)  # the first measurement replaces it
+    assert len(searcher.suggest("t1")[BATCH_KEY]) == 2

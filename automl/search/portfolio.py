@@ -1,0 +1,122 @@
+"""A portfolio: configurations that did well on many tables, evaluated before the sampler.
+
+Most of what AutoGluon reaches in its first seconds comes from such a list (its
+"zeroshot" portfolio). Ours is data, `portfolio.json` beside this module, built by
+`benchmarks/portfolio.py` from the project's own cross-validated runs over public tables;
+the file says which tables, how (greedy on normalised scores) and what each entry scored.
+
+A configuration is fitted to the table before it is tried (`fit_to_space`): each value is
+clipped into the family's range for this table's rows and task, and parameters the space
+no longer has are dropped, so every point handed to the sampler is one it could propose.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from automl.errors import SpecError
+from automl.models.base import ModelFamily
+from automl.pipeline.trial import MODEL_KEY, join_config, split_config
+
+logger = logging.getLogger(__name__)
+
+#: the shipped portfolio
+PORTFOLIO_FILE = Path(__file__).with_name("portfolio.json")
+#: `search.portfolio` values that are not files
+DEFAULT, NONE = "default", "none"
+
+
+def load_portfolio(source: str) -> list[dict[str, Any]]:
+    """The configurations (flat, as Tune's) of a portfolio: `default` (the shipped one),
+    `none` (an empty list: each family's default only), or a JSON file of the same form.
+
+    Raises:
+        SpecError: the file is missing or is not a portfolio.
+    """
+    if source == NONE:
+        return []
+    path = PORTFOLIO_FILE if source == DEFAULT else Path(source)
+    try:
+        document = json.loads(path.read_text())
+        configs = document["configs"]
+        if not isinstance(configs, list) or not all(isinstance(c, dict) and MODEL_KEY in c for c in configs):
+            raise TypeError
+    except FileNotFoundError:
+        raise SpecError(f"search.portfolio: no file {str(path)!r}; give default, none or a portfolio file") from None
+    except (ValueError, KeyError, TypeError):
+        raise SpecError(
+            f"search.portfolio: {str(path)!r} is not a portfolio (a JSON object whose 'configs' lists "
+            f"configurations, each with a {MODEL_KEY!r} key)"
+        ) from None
+    return [dict(c) for c in configs]
+
+
+class _Fitting:
+    """A `Suggester` that answers each question of a family's space with the given value,
+    clipped into the range asked (or the family's default where none is given)."""
+
+    def __init__(self, given: dict[str, Any], default: dict[str, Any]) -> None:
+        self.given, self.default = given, default
+        self.params: dict[str, Any] = {}
+
+    def _value(self, name: str) -> Any:
+        return self.given.get(name, self.default.get(name))
+
+    def suggest_int(self, name: str, low: int, high: int, *, log: bool = False) -> int:
+        value = self._value(name)
+        value = low if value is None else int(round(min(max(float(value), low), high)))
+        self.params[name] = value
+        return value
+
+    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float:
+        value = self._value(name)
+        value = low if value is None else float(min(max(float(value), low), high))
+        self.params[name] = value
+        return value
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        value = self._value(name)
+        value = value if value in list(choices) else list(choices)[0]
+        self.params[name] = value
+        return value
+
+
+def fit_to_space(config: dict[str, Any], family: ModelFamily, n_rows: int, task: str) -> dict[str, Any]:
+    """`config` as a point of `family`'s space for this table (see the module's note)."""
+    key, given = split_config(config)
+    fitting = _Fitting(given, family.default_params(n_rows, task))
+    family.search_space(fitting, n_rows, task)
+    return join_config(key, fitting.params)
+
+
+def portfolio_points(
+    configs: list[dict[str, Any]], families: dict[str, ModelFamily], n_rows: int, task: str
+) -> list[dict[str, Any]]:
+    """The portfolio's configurations of the families searched, fitted to this table, in
+    order and without repeats; then each searched family's default the portfolio lacks."""
+    points: list[dict[str, Any]] = []
+    for config in configs:
+        family = families.get(config[MODEL_KEY])
+        if family is None:
+            continue
+        point = fit_to_space(config, family, n_rows, task)
+        if point not in points:
+            points.append(point)
+    covered = {p[MODEL_KEY] for p in points}
+    for key, family in families.items():
+        if key not in covered:
+            points.append(join_config(key, family.default_params(n_rows, task)))
+    return points
+
+
+def relative_costs() -> dict[str, float]:
+    """Each family's default, in seconds per linear model's default (the shipped file's
+    median over the tables it was built on); empty if it has none."""
+    try:
+        costs = json.loads(PORTFOLIO_FILE.read_text()).get("relative_cost", {})
+    except (OSError, ValueError):
+        return {}
+    return {str(k): float(v) for k, v in costs.items()}
