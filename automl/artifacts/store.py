@@ -86,6 +86,11 @@ def save_model(model: TabularModel, directory: str | Path, extra: dict[str, Any]
                 }
                 for m, w in zip(model.members, model.weights, strict=True)
             ],
+            # a second layer's members read these first-layer members' predictions too
+            "base_members": [
+                {"trial_id": m.trial_id, "family": m.family, "params": m.params, "folds": len(m.fold_models)}
+                for m in model.base or []
+            ],
             "versions": library_versions(),
             **(extra or {}),
             "files": {MODEL_FILE: sha256_of(staging / MODEL_FILE)},

@@ -37,6 +37,7 @@ from automl.search.resume import remaining_defaults, restored_storage
 from automl.search.space import ConditionalSpace, make_sampler, quiet_optuna
 from automl.search.store import TrialStore
 from automl.search.tuner import run_tuner
+from automl.search.warm_start import WarmStart, driver_points
 from automl.search.worker import pin_threads, run_trial
 
 #: with less of the time budget left than this, a resumed search starts no Tune trials:
@@ -181,17 +182,27 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
                 max_trials=settings.max_trials,
                 show=settings.show_progress,
             )
-            with quiet_optuna():
-                searcher = _searcher(data, settings, restored, concurrency)
-                trainable = tune.with_resources(tune.with_parameters(run_trial, data=data, store=store), resources)
-                run_tuner(
-                    trainable,
-                    searcher,
-                    [monitor, *callbacks],
-                    budget_s=budget,
-                    concurrency=concurrency,
-                    max_retries=settings.max_retries,
-                )
+            starting = remaining_defaults(_first_points(data, settings), restored)
+            # a trial count is Tune's to keep: the driver's configurations would be more
+            warm = (
+                [] if left is not None else driver_points(starting, settings.prior_pace, budget, settings.floor_config)
+            )
+            warm_start = WarmStart(warm, data, store).start()
+            try:
+                with quiet_optuna():
+                    searcher = _searcher(data, settings, restored, concurrency, [p for p in starting if p not in warm])
+                    trainable = tune.with_resources(tune.with_parameters(run_trial, data=data, store=store), resources)
+                    run_tuner(
+                        trainable,
+                        searcher,
+                        [monitor, *callbacks],
+                        budget_s=budget,
+                        concurrency=concurrency,
+                        max_retries=settings.max_retries,
+                    )
+            finally:
+                for trial_id, outcome in warm_start.finish().items():
+                    ledger.add(trial_id, outcome)
         ledger.end()  # batches still running were stopped by the budget (Tune may not say so)
         fold_models = _collect(ledger, store, data, settings, scratch)
     except BaseException:
@@ -295,15 +306,22 @@ def _concurrency(settings: SearchSettings, resources: Mapping[str, float], left:
     return concurrency
 
 
-def _searcher(data: TrialData, settings: SearchSettings, restored: JournalState, concurrency: int) -> BatchingSearcher:
-    """Optuna over the families' conditional space, with a resumed search's history, batched."""
+def _searcher(
+    data: TrialData,
+    settings: SearchSettings,
+    restored: JournalState,
+    concurrency: int,
+    points: list[dict[str, Any]],
+) -> BatchingSearcher:
+    """Optuna over the families' conditional space, starting from `points`, with a resumed
+    search's history, batched."""
     metric = get_metric(data.metric)
     space = ConditionalSpace(data.families, data.folds.n_rows, data.schema.task)
     optuna_search = OptunaSearch(
         space=space,
         metric="score",
         mode=metric.mode,
-        points_to_evaluate=remaining_defaults(_first_points(data, settings), restored),
+        points_to_evaluate=points,
         sampler=make_sampler(settings.strategy, settings.seed),
         storage=restored_storage(restored.outcomes, space, metric.mode) if restored.outcomes else None,
     )

@@ -266,3 +266,33 @@ def test_repeated_bagging_cross_validates_the_best_trials_on_a_second_split():
         assert got.fold_models[: len(data.folds)] == fold_models[row.trial_id]
         assert not np.allclose(got.out_of_fold, row.outcome.out_of_fold)  # another split's predictions in it
         assert got.score == pytest.approx(metric(data.y, got.out_of_fold, 2))
+
+
+def test_the_driver_evaluates_the_first_configurations_while_tune_starts():
+    """The fallback and what fits a share of the budget run in the driver; Tune's points
+    leave them out, so none is evaluated twice, and they are the search's trials like any."""
+    from automl.models import get_family
+    from automl.pipeline.trial import join_config
+    from automl.search.runner import SearchSettings, run_search
+
+    data = small_trial_data(("linear", "knn"), n_rows=150)
+    floor = join_config("linear", get_family("linear").default_params(150, "binary"))
+    knn = join_config("knn", get_family("knn").default_params(150, "binary"))
+    settings = SearchSettings(
+        time_budget_s=12.0, floor_config=floor, prior_pace={"linear": 0.2, "knn": 0.2}, show_progress=False
+    )
+    result = run_search(data, settings)
+    try:
+        driver = [r for r in result.rows if r.trial_id.startswith("driver-")]
+        assert [join_config(r.family, r.params) for r in driver] == [floor, knn]
+        assert all(r.status.value == "done" for r in driver)
+        configs = [json.dumps(join_config(r.family, r.params), sort_keys=True) for r in result.rows]
+        assert (
+            configs.count(json.dumps(floor, sort_keys=True)) == 1
+            and configs.count(json.dumps(knn, sort_keys=True)) == 1
+        )
+        assert len(result.succeeded) > len(driver)  # Tune's trials ran beside them
+        best = max(driver, key=lambda r: r.outcome.score)
+        assert best.trial_id in result.fold_models
+    finally:
+        result.close()

@@ -129,6 +129,8 @@ def _small_params(key: str, n_rows: int) -> dict[str, object]:
     for name in ("n_estimators", "max_iter"):  # fewer rounds: a test, not a benchmark
         if name in params and key != "linear":
             params[name] = 20
+    if family.early_stopping:  # rounds not searched: fixed as a refit fixes them
+        params = family.with_rounds(params, 20)
     return params
 
 
