@@ -104,6 +104,35 @@ ROUNDS_PARAM = "n_estimators"
 DEFAULT_ROUNDS = 200
 
 
+#: a round gains only if it improves the stopping score by more than this share of the
+#: first round's: on rows a model separates perfectly the log loss falls for ever, by ever
+#: less, and without it such a fit would run to ROUND_CAP
+MIN_RELATIVE_GAIN = 1e-4
+
+
+class StaleRounds:
+    """Counts the rounds since the stopping score last improved by more than
+    `MIN_RELATIVE_GAIN` of the first round's (the families' early-stopping callbacks)."""
+
+    def __init__(self, patience: int, higher_is_better: bool = False) -> None:
+        self.patience, self.sign = patience, 1.0 if higher_is_better else -1.0
+        self.first: float | None = None
+        self.best: float | None = None
+        self.stale = 0
+
+    def update(self, value: float) -> bool:
+        """Record a round's score; True once `patience` rounds in a row brought no gain."""
+        if self.first is None or self.best is None:
+            self.first = self.best = value
+            return False
+        tolerance = MIN_RELATIVE_GAIN * abs(self.first)
+        if self.sign * (value - self.best) > tolerance:
+            self.best, self.stale = value, 0
+        else:
+            self.stale += 1
+        return self.stale >= self.patience
+
+
 def early_stopping_patience(learning_rate: float) -> int:
     """Rounds without a gain before a fit stops: more at a small learning rate, whose
     rounds each move less (about the rounds it takes to move as far as 4 rounds at 1.0)."""

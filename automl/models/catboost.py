@@ -21,6 +21,7 @@ from automl.models.base import (
     ROUND_CAP,
     ROUNDS_PARAM,
     ModelFamily,
+    StaleRounds,
     Suggester,
     after_round,
     check_fit_time,
@@ -67,14 +68,23 @@ class CatBoost(ModelFamily):
 
 
 class _Clock:
-    """A CatBoost callback: ends training when the fit or the round clock runs out.
+    """A CatBoost callback: ends training when the fit or the round clock runs out, or
+    when the stopping score stopped gaining (`StaleRounds`; CatBoost's own detector
+    counts any gain, however small).
 
     CatBoost swallows what a callback raises, so this only stops; `_TimedFit.fit` then
     raises the fit clock's `FitTimeout` if that was the clock.
     """
 
+    def __init__(self, patience: int | None = None) -> None:
+        self.rounds = StaleRounds(patience) if patience else None
+
     def after_iteration(self, info: Any) -> bool:
         after_round(int(info.iteration))
+        scores = (info.metrics or {}).get("validation") or {}
+        if self.rounds is not None and scores:
+            if self.rounds.update(float(next(iter(scores.values()))[-1])):
+                return False
         deadline = fit_deadline()
         return not (rounds_time_up() or (deadline is not None and time.time() > deadline))
 
@@ -103,7 +113,8 @@ class _TimedFit:
         n = self._codes()
         if eval_set is not None:
             eval_set = (_frame(eval_set[0], n), eval_set[1])
-        fit_params["callbacks"] = [*(fit_params.get("callbacks") or []), _Clock()]
+        patience = fit_params.get("early_stopping_rounds")
+        fit_params["callbacks"] = [*(fit_params.get("callbacks") or []), _Clock(patience)]
         fitted = super().fit(_frame(X, n), y, eval_set=eval_set, **fit_params)  # type: ignore[misc]
         check_fit_time()  # the clock stopped it: the fit is thrown away as any other's
         return fitted

@@ -12,6 +12,7 @@ from automl.models.base import (
     ROUND_CAP,
     ROUNDS_PARAM,
     ModelFamily,
+    StaleRounds,
     Suggester,
     after_round,
     check_fit_time,
@@ -101,18 +102,21 @@ class _EarlyStopping:
         self.best_score: float | None = None
         self.best_iteration = 0
         self.best_result: list[Any] = []
+        self.rounds: StaleRounds | None = None
 
     def __call__(self, env: Any) -> None:
         import lightgbm as lgb
 
         results = env.evaluation_result_list or []
+        stale = False
         if results:
             _, _, value, higher_is_better = results[0][:4]
             gain = self.best_score is None or (value > self.best_score if higher_is_better else value < self.best_score)
             if gain:
                 self.best_score, self.best_iteration, self.best_result = value, env.iteration, list(results)
+            self.rounds = self.rounds or StaleRounds(self.patience, bool(higher_is_better))
+            stale = self.rounds.update(float(value))
         after_round(env.iteration + 1)
-        stale = env.iteration - self.best_iteration >= self.patience
         if stale or rounds_time_up():
             raise lgb.callback.EarlyStopException(self.best_iteration, self.best_result)
 

@@ -12,6 +12,7 @@ from automl.models.base import (
     ROUND_CAP,
     ROUNDS_PARAM,
     ModelFamily,
+    StaleRounds,
     Suggester,
     after_round,
     check_fit_time,
@@ -62,8 +63,17 @@ class XGBoost(ModelFamily):
         return xgb.XGBRegressor(**params, **common)
 
     def fit_early_stopping(self, estimator: Any, X: Any, y: Any, X_valid: Any, y_valid: Any, *, patience: int) -> int:
-        estimator.set_params(early_stopping_rounds=patience, **{ROUNDS_PARAM: ROUND_CAP})
-        estimator.fit(X, y, eval_set=[(X_valid, y_valid)], verbose=False)
+        callbacks = estimator.get_params()["callbacks"]
+        # the stale-round check holds state: it goes with this fit only, not the fitted model
+        estimator.set_params(
+            early_stopping_rounds=patience,
+            callbacks=[*callbacks, _stale_callback()(patience)],
+            **{ROUNDS_PARAM: ROUND_CAP},
+        )
+        try:
+            estimator.fit(X, y, eval_set=[(X_valid, y_valid)], verbose=False)
+        finally:
+            estimator.set_params(callbacks=callbacks)
         try:
             return int(estimator.best_iteration) + 1
         except AttributeError:  # the round clock ended it before early stopping kept a best
@@ -96,6 +106,25 @@ def _fit_clock_callback() -> type:
 
     FitClockCallback.__qualname__ = FitClockCallback.__name__
     return FitClockCallback
+
+
+@functools.cache
+def _stale_callback() -> type:
+    """An XGBoost callback that ends training once the stopping score stopped gaining
+    (`StaleRounds`; XGBoost's own early stopping counts any gain, however small)."""
+    import xgboost as xgb
+
+    class StaleStop(xgb.callback.TrainingCallback):
+        def __init__(self, patience: int) -> None:
+            self.rounds = StaleRounds(patience)
+
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            for metrics in evals_log.values():
+                for values in metrics.values():
+                    return self.rounds.update(float(values[-1]))
+            return False
+
+    return StaleStop
 
 
 def __getattr__(name: str) -> Any:

@@ -135,3 +135,27 @@ def test_the_rounds_reached_are_reported_as_the_fit_goes(family):
     with round_listener(seen.append):
         best = fit_pipeline(pipeline, get_family(family), data.X.iloc[train], data.y[train], "binary", 1)
     assert seen == list(range(1, len(seen) + 1)) and best <= len(seen)
+
+
+def test_gains_below_a_share_of_the_first_score_count_as_none():
+    """On rows a model separates perfectly the log loss falls for ever, by ever less."""
+    from automl.models.base import MIN_RELATIVE_GAIN, StaleRounds
+
+    rounds = StaleRounds(patience=3)
+    assert not rounds.update(0.7)
+    tiny = 0.5 * MIN_RELATIVE_GAIN * 0.7
+    assert not rounds.update(0.5)  # a real gain
+    assert [rounds.update(0.5 - tiny * i / 10) for i in range(1, 4)] == [False, False, True]
+    higher = StaleRounds(patience=1, higher_is_better=True)
+    higher.update(0.5)
+    assert not higher.update(0.6) and higher.update(0.6)
+
+
+@pytest.mark.parametrize("family", EARLY_STOPPING)
+def test_a_perfectly_separable_table_stops_long_before_the_cap(family):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = (X[:, 0] > 0).astype(int)
+    model = get_family(family)
+    estimator = model.make_estimator(model.default_params(300, "binary"), "binary", 0, 1)
+    assert model.fit_early_stopping(estimator, X[:250], y[:250], X[250:], y[250:], patience=20) < 2_000
