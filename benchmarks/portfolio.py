@@ -228,16 +228,21 @@ def build(rows: list[dict], manifest: list[dict], size: int, exclude: str | None
     }
 
 
+def _stored(shipped: dict[str, Any]) -> tuple[list[dict], list[dict]]:
+    """The evaluations and the tables' metrics a portfolio file keeps, as `build` takes them."""
+    rows = [
+        {"table": t, "candidate": c, "score": v, "seconds": shipped["seconds"][t].get(c, math.inf)}
+        for t, by_candidate in shipped["scores"].items()
+        for c, v in by_candidate.items()
+    ]
+    return rows, [{"name": t, "metric": shipped["metrics"][t]} for t in shipped["scores"]]
+
+
 def leave_one_out(table: str, path: Path, size: int | None = None) -> Path:
     """Write the shipped portfolio rebuilt without `table` to `path` (from the scores the
     shipped file keeps: nothing is evaluated again)."""
     shipped = json.loads(PORTFOLIO_FILE.read_text())
-    rows = [
-        {"table": t, "candidate": c, "score": s, "seconds": shipped["seconds"][t].get(c, math.inf)}
-        for t, by_candidate in shipped["scores"].items()
-        for c, s in by_candidate.items()
-    ]
-    manifest = [{"name": t, "metric": shipped["metrics"][t]} for t in shipped["scores"]]
+    rows, manifest = _stored(shipped)
     document = build(rows, manifest, size or len(shipped["configs"]), exclude=table)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=1))
@@ -254,17 +259,12 @@ def loo_report(first: int) -> pd.DataFrame:
     configurations of the portfolio built without that table, beside the best of the
     families' defaults (the warm start before the portfolio) and of every candidate."""
     shipped = json.loads(PORTFOLIO_FILE.read_text())
+    rows, manifest = _stored(shipped)
     lines = []
     defaults = [candidate_id(c) for c in CANDIDATES if len(c) == 1]
     for table, by_candidate in shipped["scores"].items():
         greater = get_metric(shipped["metrics"][table]).greater_is_better
         pick = max if greater else min
-        rows = [
-            {"table": t, "candidate": c, "score": v, "seconds": shipped["seconds"][t].get(c, math.inf)}
-            for t, cs in shipped["scores"].items()
-            for c, v in cs.items()
-        ]
-        manifest = [{"name": t, "metric": shipped["metrics"][t]} for t in shipped["scores"]]
         order = build(rows, manifest, len(shipped["configs"]), exclude=table)["configs"]
         chosen = [
             candidate_id({"model": c["model"], **{k.split("__", 1)[1]: v for k, v in c.items() if k != "model"}})

@@ -70,3 +70,21 @@ def small_trial_data(families: tuple[str, ...], *, n_rows: int = 120, seed: int 
         coerce_features(frame, schema), y, schema, folds, "roc_auc", {k: get_family(k) for k in families}, 0, 1,
         **fields,
     )  # fmt: skip
+
+
+def assert_sampler_takes_points(families, points, n_rows: int, task: str) -> None:
+    """Each enqueued point comes back from the conditional space as it is: the sampler
+    neither resamples nor rejects any of its values."""
+    import optuna
+
+    from automl.search.space import ConditionalSpace
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for point in points:
+        study.enqueue_trial(point)
+    space = ConditionalSpace(families, n_rows, task)
+    for point in points:
+        trial = study.ask()
+        space(trial)
+        assert trial.params == point
+        study.tell(trial, 0.0)

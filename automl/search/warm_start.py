@@ -77,6 +77,6 @@ class WarmStart:
             self._outcomes[trial_id] = replace(outcome, fold_models=None)
 
     def finish(self) -> dict[str, TrialOutcome]:
-        if self._thread.is_alive() or self._thread.ident is not None:
+        if self._thread.ident is not None:  # started
             self._thread.join()
         return dict(self._outcomes)

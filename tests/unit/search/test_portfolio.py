@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 
-import optuna
 import pytest
+from tables import assert_sampler_takes_points
 
 from automl.errors import SpecError
 from automl.models import family_keys, get_family
 from automl.pipeline.trial import join_config
 from automl.search.portfolio import PORTFOLIO_FILE, fit_to_space, load_portfolio, portfolio_points, relative_costs
 from automl.search.runner import SearchSettings, _first_points
-from automl.search.space import ConditionalSpace
 
 FAMILIES = {key: get_family(key) for key in family_keys()}
 
@@ -32,15 +31,7 @@ def test_portfolio_points_lie_inside_the_search_space(task, n_rows):
     """The sampler takes every point as it is: none is resampled or rejected."""
     points = portfolio_points(load_portfolio("default"), FAMILIES, n_rows, task)
     assert {p["model"] for p in points} == set(FAMILIES)  # families the portfolio lacks: their defaults
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    for point in points:
-        study.enqueue_trial(point)
-    space = ConditionalSpace(FAMILIES, n_rows, task)
-    for point in points:
-        trial = study.ask()
-        space(trial)
-        assert trial.params == point
-        study.tell(trial, 0.0)
+    assert_sampler_takes_points(FAMILIES, points, n_rows, task)
 
 
 def test_a_configuration_is_clipped_into_the_tables_ranges():
