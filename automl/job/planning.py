@@ -10,6 +10,7 @@ from automl.data.target import check_scorable
 from automl.ensemble.builder import ENSEMBLE_MIN_S, ensemble_seconds, validated_rows
 from automl.job.preparation import SEARCH_START_S, Prepared, finish_seconds, trial_memory_bytes
 from automl.models.base import ModelFamily
+from automl.pipeline.trial import MODEL_KEY
 from automl.search.journal import SearchJournal
 from automl.spec import JobSpec
 
@@ -62,17 +63,36 @@ def journaled_splits(journal: str | None) -> int | None:
 
 
 def holdout_when_folds_do_not_fit(
-    budget: Budget, prepared: Prepared, spec: JobSpec, test_rows: int, journaled: int | None = None
+    budget: Budget,
+    prepared: Prepared,
+    spec: JobSpec,
+    test_rows: int,
+    journaled: int | None = None,
+    concurrency: int = 1,
 ) -> None:
-    """Validate on a holdout split when the cheapest model cannot be fitted on every fold
-    in the budget but can be on one: a model scored on a holdout beats no model. A resumed
-    search keeps the split its journal's trials were validated on (`journaled` splits)."""
+    """Validate on a holdout split when the search could not try enough configurations on
+    every fold: when the cheapest model cannot be fitted on every fold in the budget but
+    can be on one (a model scored on a holdout beats no model), or, on a table of
+    `FEW_TRIALS_MIN_ROWS` or more whose spec does not set the folds, when fewer than
+    `MIN_EXPECTED_TRIALS` of the first configurations would fit in the search's time on
+    `concurrency` workers (a search of a few trials finds little, and one split costs
+    about a fold's share of k). A resumed search keeps the split its journal's trials
+    were validated on (`journaled` splits)."""
     folds = prepared.data.folds
-    if len(folds) == 1 or journaled == len(folds):
+    if len(folds) == 1 or journaled == len(folds) or (journaled is None and not budget.limited):
         return
     after = SEARCH_START_S + ENSEMBLE_MIN_S + finish_seconds(prepared, test_rows)
-    if journaled != 1 and (not budget.limited or after + prepared.floor_s <= budget.left()):
-        return
+    search_s = budget.left() - after - prepared.floor_s
+    if journaled == 1:
+        why = "the journal's trials were validated on it"
+    elif search_s < 0:
+        why = f"they would take the cheapest model about {prepared.floor_s:.0f}s of the {budget.left():.0f}s left"
+    else:
+        expected = expected_trials(prepared, search_s, concurrency)
+        chosen = "cv_folds" in spec.search.model_fields_set
+        if chosen or len(prepared.data.y) < FEW_TRIALS_MIN_ROWS or expected is None or expected >= MIN_EXPECTED_TRIALS:
+            return
+        why = f"about {expected:.0f} of the first configurations would fit in the {search_s:.0f}s the search has"
     holdout = make_folds(
         prepared.data.y, classification=prepared.schema.task != "regression", n_folds=1, seed=spec.search.seed,
         holdout=True,
@@ -82,16 +102,45 @@ def holdout_when_folds_do_not_fit(
     if journaled != 1 and after + holdout_s > budget.left():
         return  # not even one split fits: plan_budget refuses the budget
     prepared.notes.append(
-        f"validation: a holdout of {HOLDOUT_FRACTION:.0%} of the rows instead of {len(folds)} folds, which would "
-        f"take the cheapest model about {prepared.floor_s:.0f}s of the {budget.left():.0f}s left"
+        f"validation: a holdout of {HOLDOUT_FRACTION:.0%} of the rows instead of {len(folds)} folds: {why}"
     )
     prepared.data.folds = holdout
     prepared.floor_s = holdout_s
 
 
+#: a search expected to try fewer configurations than this on every fold validates on a holdout
+MIN_EXPECTED_TRIALS = 10
+#: ... on a table of this many rows at least (on fewer, one split's score is too noisy to search on)
+FEW_TRIALS_MIN_ROWS = 5_000
+#: ... counting the cost of this many of the configurations it starts with
+EXPECTED_OVER = 8
+
+
+def expected_trials(prepared: Prepared, search_s: float, concurrency: int) -> float | None:
+    """How many configurations the search is expected to try in `search_s` on
+    `concurrency` workers: at the mean prior pace (`prior_pace`) of the first it starts
+    with (the portfolio's, else each family's default). None when no pace is known."""
+    pace = prior_pace(prepared)
+    first = [pace[c[MODEL_KEY]] for c in prepared.portfolio if c[MODEL_KEY] in pace] or list(pace.values())
+    first = first[:EXPECTED_OVER]
+    if not first or sum(first) <= 0:
+        return None
+    return search_s * max(1, concurrency) / (sum(first) / len(first))
+
+
 def _fitted_rows(folds: Folds) -> int:
     """Rows a configuration fits and predicts over all the splits (its cost goes with them)."""
     return sum(len(train) + len(valid) for train, valid in folds.splits)
+
+
+def search_concurrency(spec: JobSpec) -> int:
+    """Trials at once by CPUs alone: the job's share of the running Ray's CPUs."""
+    import ray
+
+    cpus = float(ray.cluster_resources().get("CPU", 1))
+    if spec.resources.max_cpus is not None:
+        cpus = min(cpus, spec.resources.max_cpus)
+    return max(1, int(cpus // spec.resources.cpus_per_trial))
 
 
 def trial_timeout(spec: JobSpec) -> float | None:

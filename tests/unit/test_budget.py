@@ -71,9 +71,39 @@ def test_folds_that_cannot_fit_the_budget_give_way_to_a_holdout():
     assert prepared.floor_s == pytest.approx(50.0 / 5)  # one split of the rows instead of five
 
     roomy, spec = _prepared()
-    roomy.floor_s = 5.0
+    roomy.floor_s = 0.01
     holdout_when_folds_do_not_fit(Budget(30.0), roomy, spec, 0)
     assert len(roomy.data.folds) == 5
+
+
+def test_a_search_that_could_try_few_configurations_on_the_folds_validates_on_a_holdout():
+    from automl.job.planning import MIN_EXPECTED_TRIALS, expected_trials, holdout_when_folds_do_not_fit
+    from automl.spec import spec_from_options
+
+    prepared, spec = _prepared(n_rows=6_000)
+    prepared.floor_config = {"model": "linear", "C": 1.0}  # what `choose_floor` picks on this table
+    prepared.floor_s = 2.0  # fits on every fold, but the costlier families' first configurations take far more
+    few = expected_trials(prepared, 20.0, concurrency=2)
+    assert few is not None and few < MIN_EXPECTED_TRIALS
+    holdout_when_folds_do_not_fit(Budget(30.0), prepared, spec, 0, concurrency=2)
+    assert len(prepared.data.folds) == 1 and "of the first configurations would fit" in prepared.notes[-1]
+
+    small, spec = _prepared()
+    small.floor_config, small.floor_s = prepared.floor_config, 2.0
+    holdout_when_folds_do_not_fit(Budget(30.0), small, spec, 0, concurrency=2)
+    assert len(small.data.folds) == 5  # 200 rows: a holdout's score would be too noisy to search on
+
+    many, spec = _prepared(n_rows=6_000)
+    many.floor_config, many.floor_s = prepared.floor_config, 0.01
+    assert (expected_trials(many, 20.0, concurrency=2) or 0) >= MIN_EXPECTED_TRIALS
+    holdout_when_folds_do_not_fit(Budget(30.0), many, spec, 0, concurrency=2)
+    assert len(many.data.folds) == 5
+
+    told, _ = _prepared(n_rows=6_000)
+    told.floor_config, told.floor_s = prepared.floor_config, 2.0
+    set_folds = spec_from_options(train="t", target="target", cv_folds=5)  # the user chose the folds
+    holdout_when_folds_do_not_fit(Budget(30.0), told, set_folds, 0, concurrency=2)
+    assert len(told.data.folds) == 5
 
 
 def test_a_resumed_search_keeps_the_split_its_journal_was_validated_on():
