@@ -29,7 +29,8 @@ class AutoML:
         max_trials: stop after this many trials (None: only the time budget).
         strategy: Optuna sampler: "tpe", "random", "qmc" or "cmaes".
         models: model family keys to search (None: all registered families).
-        cv_folds: folds of the cross-validation every trial is scored with.
+        cv_folds: folds of the cross-validation every trial is scored with (None: 5, or a
+            holdout when too few configurations would fit on 5 folds in the budget).
         seed: seeds folds, sampler and models.
         cpus_per_trial: CPUs each trial holds (its thread count).
         address: Ray cluster address; None starts or reuses a local instance.
@@ -40,7 +41,8 @@ class AutoML:
         Every other keyword is the `automl.spec.OPTIONS` setting of the same name (None:
         the job spec's default), as `automl fit` takes it with dashes: `positive_class`,
         `trial_timeout_s`, `max_retries`, `portfolio`, `top_k`, `final_members`,
-        `max_inference_ms_per_row`, `save_best_single`, `max_cpus`.
+        `max_inference_ms_per_row`, `save_best_single`, `for_serving`, `score_tolerance`,
+        `max_cpus`.
 
     Example:
         >>> am = AutoML(time_budget_s=60).fit(train_df, target="y")  # doctest: +SKIP
@@ -57,7 +59,7 @@ class AutoML:
         max_trials: int | None = None,
         strategy: str = "tpe",
         models: list[str] | None = None,
-        cv_folds: int = 5,
+        cv_folds: int | None = None,
         seed: int = 0,
         trial_timeout_s: float | None = None,
         max_retries: int | None = None,
@@ -67,6 +69,8 @@ class AutoML:
         final_members: str | None = None,
         max_inference_ms_per_row: float | None = None,
         save_best_single: bool | None = None,
+        for_serving: bool | None = None,
+        score_tolerance: float | None = None,
         cpus_per_trial: float = 1.0,
         max_cpus: float | None = None,
         address: str | None = None,
@@ -89,6 +93,8 @@ class AutoML:
         self.final_members = final_members
         self.max_inference_ms_per_row = max_inference_ms_per_row
         self.save_best_single = save_best_single
+        self.for_serving = for_serving
+        self.score_tolerance = score_tolerance
         self.cpus_per_trial = cpus_per_trial
         self.max_cpus = max_cpus
         self.address = address

@@ -30,7 +30,7 @@ class _AutoMLEstimator(BaseEstimator):
         max_trials: int | None = None,
         strategy: str = "tpe",
         models: list[str] | None = None,
-        cv_folds: int = 5,
+        cv_folds: int | None = None,
         seed: int = 0,
         trial_timeout_s: float | None = None,
         max_retries: int | None = None,
@@ -39,6 +39,8 @@ class _AutoMLEstimator(BaseEstimator):
         top_k: int | None = None,
         final_members: str | None = None,
         max_inference_ms_per_row: float | None = None,
+        for_serving: bool | None = None,
+        score_tolerance: float | None = None,
         cpus_per_trial: float = 1.0,
         max_cpus: float | None = None,
         address: str | None = None,
@@ -59,6 +61,8 @@ class _AutoMLEstimator(BaseEstimator):
         self.top_k = top_k
         self.final_members = final_members
         self.max_inference_ms_per_row = max_inference_ms_per_row
+        self.for_serving = for_serving
+        self.score_tolerance = score_tolerance
         self.cpus_per_trial = cpus_per_trial
         self.max_cpus = max_cpus
         self.address = address

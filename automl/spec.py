@@ -101,8 +101,18 @@ class SearchSpec(_Strict):
 class EnsembleSpec(_Strict):
     method: Literal["selection", "stacking", "best"] = "selection"
     top_k: int = Field(default=20, ge=1, description="Top trials that are candidates (plus each family's best).")
-    final_members: Literal["auto", "bagging", "refit"] = Field(
-        default="auto", description="Fold models (bagging), refit on all rows, or chosen by the time left."
+    final_members: Literal["auto", "bagging", "refit", "refit_full"] = Field(
+        default="auto",
+        description="Fold models (bagging), each member refit once on all rows (refit_full; refit is the same), "
+        "or chosen by the time left.",
+    )
+    for_serving: bool = Field(
+        default=False,
+        description="Save the fastest final model (single-row prediction) whose score is within score_tolerance "
+        "of the best: the ensemble or the best single trial, bagged or refit on all rows.",
+    )
+    score_tolerance: float = Field(
+        default=0.001, ge=0, description="for_serving: the score a faster model may give up, relative to the best."
     )
     max_inference_ms_per_row: float | None = Field(
         default=None, gt=0, description="Prune members until batched prediction costs at most this."
@@ -234,8 +244,20 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "final_members",
         ("ensemble", "final_members"),
-        "fold models (bagging), refit, or auto",
-        choices=("auto", "bagging", "refit"),
+        "fold models (bagging), each member refit on all rows (refit_full), or auto",
+        choices=("auto", "bagging", "refit", "refit_full"),
+    ),
+    Option(
+        "for_serving",
+        ("ensemble", "for_serving"),
+        "save the fastest final model within --score-tolerance of the best",
+        is_switch=True,
+    ),
+    Option(
+        "score_tolerance",
+        ("ensemble", "score_tolerance"),
+        "--for-serving: score a faster model may give up, relative (default 0.001)",
+        float,
     ),
     Option("max_inference_ms_per_row", ("ensemble", "max_inference_ms_per_row"), "prune members to this cost", float),
     Option(

@@ -83,7 +83,11 @@ def run_ours(
     seed: int,
     ensemble: str,
     portfolio: str | None,
+    ensemble_options: dict | None = None,
+    run_name: str = "run",
 ) -> dict:
+    """`automl run` of the table's job (the whole process timed), scored on the test rows;
+    the run directory is WORK/RUN_NAME, the model and the best single trial's kept."""
     name, target, task, metric = entry["name"], entry["target"], entry["task"], entry["metric"]
     search: dict = {"seed": seed}
     if portfolio is not None:
@@ -95,21 +99,22 @@ def run_ours(
         "metric": metric,
         "budget": {"time_s": budget},
         "search": search,
-        "ensemble": {"method": ensemble, "save_best_single": True},
-        "output": str(work / "run"),
+        "ensemble": {"method": ensemble, "save_best_single": True, **(ensemble_options or {})},
+        "output": str(work / run_name),
     }
-    (work / "job.yaml").write_text(yaml.safe_dump(spec))
-    shutil.rmtree(work / "run", ignore_errors=True)
+    job = work / f"job-{run_name}.yaml" if run_name != "run" else work / "job.yaml"
+    job.write_text(yaml.safe_dump(spec))
+    shutil.rmtree(work / run_name, ignore_errors=True)
     started = time.monotonic()
     fit = subprocess.run(
-        [sys.executable, "-m", "automl.cli", "run", str(work / "job.yaml"), "--quiet"], capture_output=True, text=True
+        [sys.executable, "-m", "automl.cli", "run", str(job), "--quiet"], capture_output=True, text=True
     )
     wall = time.monotonic() - started
     row = {"system": OURS, "dataset": name, "metric": metric, "budget_s": budget, "wall_s": round(wall, 1)}
     if fit.returncode != 0:
         return {**row, "error": (fit.stderr.strip().splitlines() or ["failed"])[-1]}
-    summary = json.loads((work / "run" / "summary.json").read_text())
-    run = work / "run"
+    run = work / run_name
+    summary = json.loads((run / "summary.json").read_text())
     single = run / "best_single_model" if (run / "best_single_model").is_dir() else run / "model"
     return {
         **row,
@@ -143,6 +148,14 @@ def run_peer(
     else:
         row["error"] = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1][:300]
     return {**row, "wall_s": round(wall, 1)}
+
+
+def keep_result(row: dict, finished: dict, path: Path) -> None:
+    """Print a finished result and append it to the results file (a rerun skips it)."""
+    print(f"    {json.dumps(row)}", file=sys.stderr, flush=True)
+    finished[(row["system"], row["dataset"], float(row["budget_s"]))] = row
+    with open(path, "a") as handle:
+        handle.write(json.dumps(row) + "\n")
 
 
 def done_keys(path: Path) -> dict[tuple[str, str, float], dict]:
@@ -240,10 +253,7 @@ def main() -> None:
                     row["portfolio"] = args.portfolio
                 else:
                     row = run_peer(system, entry, train_path, test_path, work, budget, args.peers_python)
-                print(f"    {json.dumps(row)}", file=sys.stderr, flush=True)
-                finished[(system, entry["name"], budget)] = row
-                with open(results_path, "a") as handle:
-                    handle.write(json.dumps(row) + "\n")
+                keep_result(row, finished, results_path)
 
     names = [e["name"] for e in entries]
     for budget in budgets:

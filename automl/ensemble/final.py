@@ -9,7 +9,7 @@ lowest-weight members until the model meets it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -17,15 +17,16 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from automl.budget import Budget
-from automl.data.splits import HOLDOUT_FRACTION
 from automl.ensemble.builder import EnsemblePlan, pick_candidates, plan_ensemble
 from automl.ensemble.inference import inference_cost, prune_to_cost
+from automl.ensemble.refit import refit, refit_seconds
 from automl.ensemble.scored import ScoredTrial, ranked_trials
 from automl.ensemble.second_layer import fit_second_layer
+from automl.ensemble.serving import Alternative, fastest_within
 from automl.evaluation.metrics import Metric
 from automl.monitoring.drift import feature_reference, target_reference
 from automl.pipeline.model import TabularModel
-from automl.pipeline.trial import TrialData, TrialRow, build_pipeline
+from automl.pipeline.trial import TrialData, TrialRow
 
 __all__ = ["FinalModel", "Repeated", "build_final_model"]
 
@@ -49,10 +50,13 @@ class FinalModel:
     model: TabularModel
     plan: EnsemblePlan
     best_row: TrialRow
-    final_members: str  # bagging | refit
+    final_members: str  # bagging | refit_full
     best_single: TabularModel | None = None  # the best trial alone, for comparison
     inference: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: with `for_serving`: every final model timed, and the name of the one saved
+    serving: list[dict[str, float | str]] = field(default_factory=list)
+    serving_choice: str | None = None
 
 
 def build_final_model(
@@ -68,6 +72,8 @@ def build_final_model(
     budget: Budget,
     sample: pd.DataFrame,
     repeated: Mapping[str, Repeated] | None = None,
+    for_serving: bool = False,
+    score_tolerance: float = 0.001,
 ) -> FinalModel:
     """Turn the search's best trials into the model that gets saved.
 
@@ -79,7 +85,7 @@ def build_final_model(
         metric: the job's metric.
         method: selection | stacking | best.
         top_k: how many top trials are ensemble candidates (plus each family's best).
-        final_members: bagging | refit | auto.
+        final_members: bagging | refit_full (refit is the same) | auto.
         max_inference_ms_per_row: prune members until batched prediction costs at most this.
         budget: the job's budget: the ensemble works to its share, and the members are
             refit only when the time left (less the last steps' share) allows.
@@ -87,6 +93,8 @@ def build_final_model(
         repeated: trials cross-validated on a second split (repeated bagging); the
             ensemble is planned with them too and they are kept only if its nested score
             improves.
+        for_serving: save the fastest final model (one row at a time) within
+            `score_tolerance` of the best score (`ensemble.serving`).
 
     Raises:
         SearchError: no trial finished with its fold models kept.
@@ -143,12 +151,28 @@ def build_final_model(
     chosen = [by_id[trial_id] for trial_id in plan.trial_ids]
     refit_s = budget.grant("refit") if budget.limited else None  # granted after the ensemble took its time
     mode = "bagging" if base else _members_mode(final_members, chosen, refit_s, len(data.folds))
-    members = [t.member([_refit(t.row, data)] if mode == "refit" else fold_models[t.trial_id]) for t in chosen]
+    refits: dict[str, Pipeline] = {}
+    if mode == "refit_full":
+        refits = {t.trial_id: refit(t.row, data) for t in chosen}
+    members = [t.member([refits[t.trial_id]] if mode == "refit_full" else fold_models[t.trial_id]) for t in chosen]
     model = TabularModel(
         data.schema, metric.name, members, list(plan.weights), plan.stacker, _reference(data), base=base
     )
     best = first_layer[0]
     best_single = TabularModel(data.schema, metric.name, [best.member(first_models[best.trial_id])])
+    serving: list[dict[str, float | str]] = []
+    choice = None
+    if for_serving:
+        alternatives = _alternatives(model, best_single, plan, best, mode, refits, data, metric, refit_s, chosen)
+        picked, timed = fastest_within(
+            alternatives, metric, score_tolerance, sample, budget.left if budget.limited else None
+        )
+        serving, choice = [a.summary() for a in timed], picked.name
+        model, mode = picked.model, ("refit_full" if picked.name.endswith("refit_full") else "bagging")
+        notes.append(
+            f"for serving: {picked.name} ({picked.single_row_ms:.2f} ms a row, {metric.name} {picked.score:.6g}), "
+            f"the fastest of {len(timed)} final models within {score_tolerance:.2%} of the best score"
+        )
     if max_inference_ms_per_row is not None:
         model, pruned = prune_to_cost(model, candidates, data, sample, max_inference_ms_per_row)
         if pruned:
@@ -157,7 +181,39 @@ def build_final_model(
         **{f"model_{k}": v for k, v in inference_cost(model, sample).items()},
         **{f"best_single_{k}": v for k, v in inference_cost(best_single, sample).items()},
     }
-    return FinalModel(model, plan, best.row, mode, best_single, inference, notes)
+    return FinalModel(model, plan, best.row, mode, best_single, inference, notes, serving, choice)
+
+
+def _alternatives(
+    model: TabularModel,
+    best_single: TabularModel,
+    plan: EnsemblePlan,
+    best: ScoredTrial,
+    mode: str,
+    refits: dict[str, Pipeline],
+    data: TrialData,
+    metric: Metric,
+    refit_s: float | None,
+    chosen: list[ScoredTrial],
+) -> list[Alternative]:
+    """The final models `for_serving` chooses from: the model as built, its members refit
+    on all rows (unless it has a second layer), and the best single trial bagged and
+    refit; a refit only when the time granted for refits allows it."""
+    kind = "nested cv" if plan.method != "best" else "cv"
+    alternatives = [Alternative(f"{plan.method} ({mode})", model, plan.cv_score, kind)]
+    spare = None if refit_s is None else REFIT_TIME_SHARE * refit_s
+    if mode == "bagging" and model.base is None and (spare is None or refit_seconds(chosen, len(data.folds)) <= spare):
+        refits.update({t.trial_id: refit(t.row, data) for t in chosen})
+        members = [replace(m, fold_models=[refits[m.trial_id]]) for m in model.members]
+        refit_model = replace(model, members=members)
+        alternatives.append(Alternative(f"{plan.method} refit_full", refit_model, plan.cv_score, kind))
+        spare = None if spare is None else spare - refit_seconds(chosen, len(data.folds))
+    alternatives.append(Alternative("best single (bagging)", best_single, best.score, "cv"))
+    if best.trial_id in refits or spare is None or refit_seconds([best], len(data.folds)) <= spare:
+        single = refits.get(best.trial_id) or refit(best.row, data)
+        alone = replace(best_single, members=[replace(best_single.members[0], fold_models=[single])])
+        alternatives.append(Alternative("best single refit_full", alone, best.score, "cv"))
+    return alternatives
 
 
 def _reference(data: TrialData) -> dict[str, Any]:
@@ -171,31 +227,14 @@ def _reference(data: TrialData) -> dict[str, Any]:
 
 
 def _members_mode(requested: str, chosen: list[ScoredTrial], time_left_s: float | None, n_folds: int) -> str:
-    """bagging or refit: `requested` unless auto, which refits when the time left allows."""
+    """bagging or refit_full: `requested` unless auto, which refits when the time left allows."""
+    if requested in ("refit", "refit_full"):
+        return "refit_full"
     if requested != "auto":
         return requested
     if time_left_s is None:
         return "bagging"
-    scale = _all_rows_scale(n_folds)
-    estimate = sum(t.outcome.fit_s / max(len(t.outcome.fold_scores), 1) * scale for t in chosen)
-    return "refit" if estimate <= REFIT_TIME_SHARE * time_left_s else "bagging"
-
-
-def _all_rows_scale(n_folds: int) -> float:
-    """A fit on all rows over one fold's fit, taking fit time as proportional to rows: a
-    fold trains on (k-1)/k of them, a holdout's training part on 1 - its share."""
-    return n_folds / (n_folds - 1) if n_folds > 1 else 1.0 / (1.0 - HOLDOUT_FRACTION)
-
-
-def _refit(row: TrialRow, data: TrialData) -> Pipeline:
-    """The trial's own pipeline, fitted on every row; an early-stopping family's with the
-    mean of its folds' best round counts (scaled by the rows, as its folds' were fewer)."""
-    family = data.families[row.family]
-    params = row.params
-    rounds = row.outcome.rounds if row.outcome is not None else ()
-    if family.early_stopping and rounds:
-        params = family.with_rounds(params, round(float(np.mean(rounds)) * _all_rows_scale(len(data.folds))))
-    return build_pipeline(family, params, data.schema, data.seed, data.n_threads).fit(data.X, data.y)
+    return "refit_full" if refit_seconds(chosen, n_folds) <= REFIT_TIME_SHARE * time_left_s else "bagging"
 
 
 class _Overlay(Mapping[str, list[Pipeline]]):

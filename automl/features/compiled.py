@@ -35,9 +35,38 @@ from sklearn.utils.extmath import softmax
 from automl.compat import infrequent_enabled
 from automl.data.coercion import FeatureTable, column_values, columns_frame
 from automl.features.preprocessing import DatetimeFeatures, SwitchOnRows
+from automl.models.inplace import inplace_probabilities, inplace_values
 
 Step = Callable[[Any], Any]  # an array in, an array (or a sparse one-hot block) out
 logger = logging.getLogger(__name__)
+
+
+class FastEstimator:
+    """A fitted model's predictions on preprocessed rows by its quickest exact path: a
+    logistic regression's arithmetic, a booster's own prediction (`models.inplace`), or
+    else the model's `predict` / `predict_proba`."""
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator = estimator
+        self._probabilities = _linear_probabilities(estimator)
+        self._inplace_probabilities = inplace_probabilities(estimator)
+        self._inplace_values = inplace_values(estimator)
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return self.estimator.classes_
+
+    def predict(self, Z: Any) -> np.ndarray:
+        if self._inplace_values is not None:
+            return self._inplace_values(Z)
+        return self.estimator.predict(Z)
+
+    def predict_proba(self, Z: Any) -> np.ndarray:
+        if self._probabilities is not None and getattr(Z, "dtype", None) == np.float64:
+            return self._probabilities(Z)
+        if self._inplace_probabilities is not None:
+            return self._inplace_probabilities(Z)
+        return self.estimator.predict_proba(Z)
 
 
 class CompiledPipeline:
@@ -53,7 +82,7 @@ class CompiledPipeline:
         self._transform: Callable[[FeatureTable], Any] | None = transform
         self.preprocessor = preprocessor
         self.estimator = estimator
-        self._probabilities = _linear_probabilities(estimator)
+        self.on_transformed = FastEstimator(estimator)
 
     @property
     def classes_(self) -> np.ndarray:
@@ -70,13 +99,10 @@ class CompiledPipeline:
         return self.preprocessor.transform(X if isinstance(X, pd.DataFrame) else columns_frame(X))
 
     def predict(self, X: FeatureTable) -> np.ndarray:
-        return self.estimator.predict(self.transform(X))
+        return self.on_transformed.predict(self.transform(X))
 
     def predict_proba(self, X: FeatureTable) -> np.ndarray:
-        Z = self.transform(X)
-        if self._probabilities is not None and Z.dtype == np.float64:
-            return self._probabilities(Z)
-        return self.estimator.predict_proba(Z)
+        return self.on_transformed.predict_proba(self.transform(X))
 
 
 def _linear_probabilities(estimator: Any) -> Callable[[np.ndarray], np.ndarray] | None:

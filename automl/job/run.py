@@ -25,7 +25,13 @@ from automl.ensemble.final import FinalModel, Repeated, build_final_model
 from automl.ensemble.second_layer import reserve_second_layer
 from automl.evaluation.leaderboard import leaderboard_frame
 from automl.job.outputs import resumable_spec, write_run_dir
-from automl.job.planning import holdout_when_folds_do_not_fit, journaled_splits, plan_budget, search_settings
+from automl.job.planning import (
+    holdout_when_folds_do_not_fit,
+    journaled_splits,
+    plan_budget,
+    search_concurrency,
+    search_settings,
+)
 from automl.job.preparation import Prepared, choose_floor, prepare
 from automl.job.repeats import repeat_best, reserve_repeats
 from automl.job.scoring import score_table
@@ -88,11 +94,13 @@ def fit_table(
         with budget.step("fallback_timing"):
             choose_floor(prepared, spec.budget.time_s)
             holdout_when_folds_do_not_fit(
-                budget, prepared, spec, test_rows, journaled_splits(journal if resume else None)
-            )
+                budget, prepared, spec, test_rows, journaled_splits(journal if resume else None),
+                concurrency=search_concurrency(spec),
+            )  # fmt: skip
         plan_budget(budget, prepared, spec, test_rows)
         reserve_repeats(budget, len(prepared.data.folds))
-        reserve_second_layer(budget, len(prepared.data.folds))
+        if spec.ensemble.final_members not in ("refit", "refit_full"):  # a second layer's members stay bagged
+            reserve_second_layer(budget, len(prepared.data.folds))
         if before_search is not None:
             before_search()
         with budget.step("search"):
@@ -141,6 +149,8 @@ def _final_model(
         budget=budget,
         sample=prepared.sample,
         repeated=repeated,
+        for_serving=spec.ensemble.for_serving,
+        score_tolerance=spec.ensemble.score_tolerance,
     )
 
 

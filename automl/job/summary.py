@@ -58,7 +58,17 @@ class RunSummary(BaseModel):
     ensemble_reason: str = Field(description="why the final model is what it is")
     ensemble_nested_scores: dict[str, float] = Field(description="each method's nested-CV score")
     ensemble_members: list[EnsembleMember] = Field(description="the final model's members")
-    final_members: str = Field(description="bagging (each member's fold models) | refit (one model on all rows)")
+    final_members: str = Field(
+        description="bagging (each member's fold models) | refit_full (each member refit once on all rows)"
+    )
+    serving_choice: str | None = Field(
+        default=None, description="with for_serving: which final model was saved (the fastest within the tolerance)"
+    )
+    serving_alternatives: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="with for_serving: each final model considered, its score (a refit's is its bagged form's "
+        "out-of-fold estimate: what the fold bag's averaging adds is not in it) and its measured cost",
+    )
     inference_ms: dict[str, float] = Field(description="measured prediction cost: one row, and per row in a batch")
     strategy: str = Field(description="the search strategy")
     seed: int = Field(description="the search's seed")
@@ -120,6 +130,8 @@ def summarize(spec: JobSpec, prepared: Prepared, search: SearchResult, final: Fi
         ensemble_nested_scores=plan.nested_scores,
         ensemble_members=[EnsembleMember(trial_id=m.trial_id, model=m.family, weight=round(w, 4)) for m, w in members],
         final_members=final.final_members,
+        serving_choice=final.serving_choice,
+        serving_alternatives=final.serving,
         inference_ms={k: round(v, 4) for k, v in final.inference.items()},
         strategy=spec.search.strategy,
         seed=spec.search.seed,

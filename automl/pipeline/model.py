@@ -16,11 +16,10 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from automl.data.coercion import FeatureTable, coerce_features, columns_frame
+from automl.data.coercion import FeatureTable, feature_arrays
 from automl.data.schema import TableSchema
-from automl.features.compiled import CompiledPipeline, fast_pipeline
 from automl.pipeline.layers import with_layer_columns
-from automl.pipeline.probabilities import full_probabilities
+from automl.pipeline.shared import SharedBatch
 from automl.pipeline.stacker import Stacker
 
 
@@ -33,14 +32,13 @@ class Member:
     params: dict[str, Any]
     fold_models: list[Pipeline]
 
-    def predict_raw(self, X: FeatureTable, task: str, n_classes: int) -> np.ndarray:
-        """Average of the fold models: probabilities (classification) or values."""
-        models = [fast_pipeline(m) for m in self.fold_models]
-        if not isinstance(X, pd.DataFrame) and not all(isinstance(m, CompiledPipeline) for m in models):
-            X = columns_frame(X)  # scikit-learn's own preprocessing reads a frame
+    def predict_raw(self, X: FeatureTable, task: str, n_classes: int, batch: SharedBatch | None = None) -> np.ndarray:
+        """Average of the fold models: probabilities (classification) or values. `batch`
+        holds the rows' preprocessings already computed by other members (`pipeline.shared`)."""
+        batch = batch or SharedBatch(X)
         if task == "regression":
-            return np.mean([np.asarray(m.predict(X), dtype=np.float64) for m in models], axis=0)
-        return np.mean([full_probabilities(m, X, n_classes) for m in models], axis=0)
+            return np.mean([batch.values(m) for m in self.fold_models], axis=0)
+        return np.mean([batch.probabilities(m, n_classes) for m in self.fold_models], axis=0)
 
 
 def weighted_sum(parts: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
@@ -86,16 +84,18 @@ class TabularModel:
         Raises:
             DataError: a feature column of the training table is missing.
         """
-        return self.predict_features(coerce_features(frame, self.schema))
+        return self.predict_features(feature_arrays(frame, self.schema))
 
     def predict_features(self, X: FeatureTable) -> np.ndarray:
         """Like `predict_raw`, for rows already coerced to the training types: the frame of
         `coerce_features`, or the column arrays of `feature_columns` (served rows)."""
         n_classes = len(self.classes or [])
         if self.base:
-            first = [member.predict_raw(X, self.task, n_classes) for member in self.base]
+            rows = SharedBatch(X)
+            first = [member.predict_raw(X, self.task, n_classes, rows) for member in self.base]
             X = with_layer_columns(X, first, self.task, n_classes)
-        parts = [member.predict_raw(X, self.task, n_classes) for member in self.members]
+        batch = SharedBatch(X)
+        parts = [member.predict_raw(X, self.task, n_classes, batch) for member in self.members]
         total = self.stacker.combine(parts) if self.stacker is not None else weighted_sum(parts, self.weights)
         if self.task != "regression":
             total = total / total.sum(axis=1, keepdims=True)

@@ -362,7 +362,13 @@ def test_a_catboost_model_round_trips_through_its_artifact_and_a_served_endpoint
     board = am.leaderboard()
     assert set(board.loc[board["status"] == "done", "model"]) == {"catboost"}
     assert board.loc[board["status"] == "done", "rounds"].notna().all()  # early stopping reached a round
-    directory = am.save(tmp_path / "catboost")
+    _saved_predicted_and_served_alike(am, frame, client, common, tmp_path, "catboost")
+
+
+def _saved_predicted_and_served_alike(am, frame, client, common, tmp_path, name):
+    """`am`'s model saved, predicted by `automl predict` in a fresh process and served as
+    application `name`: the three give the same predictions on 12 of the frame's rows."""
+    directory = am.save(tmp_path / name)
     rows = _rows(frame, 12)
     data = tmp_path / "rows.csv"
     pd.DataFrame(rows).to_csv(data, index=False)
@@ -372,9 +378,29 @@ def test_a_catboost_model_round_trips_through_its_artifact_and_a_served_endpoint
         am.predict_proba(frame.drop(columns=["target"]).head(12)),
         atol=1e-9,
     )
-    deploy(directory, ServeConfig(name="catboost", route_prefix="/catboost", **common))
-    response = client.post("/catboost/predict", json={"rows": rows})
+    deploy(directory, ServeConfig(name=name, route_prefix=f"/{name}", **common))
+    response = client.post(f"/{name}/predict", json={"rows": rows})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["predictions"] == expected["prediction"].tolist()
     np.testing.assert_allclose(body["probabilities"], expected[["proba_no", "proba_yes"]].to_numpy(), atol=1e-7)
+
+
+@pytest.mark.parametrize("options", [{"final_members": "refit_full"}, {"for_serving": True}], ids=str)
+def test_refit_full_and_for_serving_models_round_trip_and_serve_as_automl_predict(server, models, tmp_path, options):
+    """A model refit on all rows, and the fastest final model within the tolerance: saved,
+    predicted by `automl predict` in a fresh process and served, the three alike."""
+    frame, client, common = server
+    am = AutoML(max_trials=4, time_budget_s=None, models=["linear", "lightgbm"], cv_folds=3, verbose=False,
+                seed=3, **options)  # fmt: skip
+    am.fit(frame, target="target")
+    summary = am.result_.summary
+    if "for_serving" in options:
+        names = [a["name"] for a in summary.serving_alternatives]
+        assert summary.serving_choice in names and "best single refit_full" in names
+    else:
+        assert summary.final_members == "refit_full"
+        assert all(len(member.fold_models) == 1 for member in am.model_.members)
+    _saved_predicted_and_served_alike(
+        am, frame, client, common, tmp_path, "refit" if "final_members" in options else "serving"
+    )

@@ -76,3 +76,30 @@ def test_saving_over_an_artifact_replaces_it_whole(model, tmp_path):
     save_model(model, tmp_path / "m")
     assert json.loads((first / "manifest.json").read_text())["model_version"] != version
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no staging left behind
+
+
+def test_predicting_from_an_artifact_imports_no_search_machinery(model, binary_table, tmp_path):
+    """`automl predict` in a fresh interpreter loads neither Ray, nor Optuna, nor the search."""
+    import subprocess
+    import sys
+
+    schema = model.schema
+    X = coerce_features(binary_table, schema)
+    y = (binary_table["target"] == "yes").to_numpy(dtype=int)
+    boosted = build_pipeline(get_family("lightgbm"), {"num_leaves": 4}, schema, 0, 1).fit(X, y)
+    model.members.append(Member("t2", "lightgbm", {"num_leaves": 4}, [boosted]))
+    model.weights = [0.5, 0.5]
+    directory = save_model(model, tmp_path / "m")
+    binary_table.drop(columns=["target"]).to_csv(tmp_path / "rows.csv", index=False)
+    code = (
+        "import sys\n"
+        "from automl.cli import main\n"
+        f"code = main(['predict', {str(directory)!r}, {str(tmp_path / 'rows.csv')!r},"
+        f" '--output', {str(tmp_path / 'out.csv')!r}])\n"
+        "loaded = [m for m in ('ray', 'optuna', 'automl.search', 'automl.job') if m in sys.modules]\n"
+        "print(code, ','.join(loaded) or '-')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-2:] == ["0", "-"], done.stdout
+    assert (tmp_path / "out.csv").read_text().count("\n") == len(binary_table) + 1

@@ -79,10 +79,11 @@ class RecordingModels(Mapping[str, list]):
         return len(self.models)
 
 
-def _build(data, rows, fold_models, *, method="selection", final_members="bagging", budget=None):
+def _build(data, rows, fold_models, *, method="selection", final_members="bagging", budget=None, **serving):
     return build_final_model(
         rows, fold_models, data, get_metric("roc_auc"), method=method, top_k=3, final_members=final_members,
         max_inference_ms_per_row=None, budget=budget or Budget(None), sample=make_mixed_table(20, seed=9),
+        **serving,
     )  # fmt: skip
 
 
@@ -117,18 +118,43 @@ def test_a_best_single_final_model_predicts_like_its_trial(data, searched):
 
 def test_refit_members_are_fitted_once_on_every_row(data, searched):
     rows, fold_models = searched
-    final = _build(data, rows, fold_models, method="best", final_members="refit")
+    final = _build(data, rows, fold_models, method="best", final_members="refit_full")
     (member,) = final.model.members
-    assert final.final_members == "refit" and len(member.fold_models) == 1
+    assert final.final_members == "refit_full" and len(member.fold_models) == 1
     assert member.fold_models[0] is not fold_models[member.trial_id][0]
     assert len(member.fold_models[0].named_steps["preprocess"].transform(data.X)) == len(data.y)
 
 
-@pytest.mark.parametrize(("time_s", "mode"), [(1e6, "refit"), (1e-9, "bagging")], ids=["ample-time", "no-time"])
+@pytest.mark.parametrize(("time_s", "mode"), [(1e6, "refit_full"), (1e-9, "bagging")], ids=["ample-time", "no-time"])
 def test_auto_members_refit_only_when_the_budget_allows(data, searched, time_s, mode):
     rows, fold_models = searched
     final = _build(data, rows, fold_models, method="best", final_members="auto", budget=Budget(time_s))
     assert final.final_members == mode
+
+
+def test_refit_is_the_same_as_refit_full(data, searched):
+    rows, fold_models = searched
+    assert _build(data, rows, fold_models, method="best", final_members="refit").final_members == "refit_full"
+
+
+def test_for_serving_saves_the_fastest_final_model_within_the_tolerance(data, searched):
+    rows, fold_models = searched
+    metric = get_metric("roc_auc")
+    final = _build(data, rows, fold_models, for_serving=True, score_tolerance=1.0)  # any score will do
+    names = [a["name"] for a in final.serving]
+    assert names[0].startswith(final.plan.method) and "best single refit_full" in names
+    fastest = min(final.serving, key=lambda a: (a["single_row_ms"], a["batch_ms_per_row"]))
+    assert final.serving_choice == fastest["name"]
+    assert final.final_members == ("refit_full" if fastest["name"].endswith("refit_full") else "bagging")
+    frame = make_mixed_table(30, seed=5)
+    assert final.model.predict_proba(frame).shape == (30, 2)
+
+    strict = _build(data, rows, fold_models, for_serving=True, score_tolerance=0.0)
+    best = (
+        max(a["score"] for a in strict.serving) if metric.greater_is_better else min(a["score"] for a in strict.serving)
+    )
+    chosen = next(a for a in strict.serving if a["name"] == strict.serving_choice)
+    assert chosen["score"] == best  # no score given up: only the best-scoring ones (and their refits) qualify
 
 
 def test_no_budget_keeps_the_fold_models_for_auto(data, searched):

@@ -84,7 +84,8 @@ def test_linear_probabilities_equal_scikit_learns(task):
     preprocessor = build_preprocessor(schema, scale=True, high_cardinality="target")
     pipeline = Pipeline([("preprocess", preprocessor), ("model", LogisticRegression(C=0.5))]).fit(X, y)
     fast = fast_pipeline(pipeline)
-    assert isinstance(fast, CompiledPipeline) and fast._probabilities is not None  # the replay, not sklearn's
+    assert isinstance(fast, CompiledPipeline)
+    assert fast.on_transformed._probabilities is not None  # the replay, not scikit-learn's
     for rows in (X.head(1), X, _awkward_rows(schema)):
         np.testing.assert_allclose(fast.predict_proba(rows), pipeline.predict_proba(rows), rtol=1e-12, atol=1e-15)
 

@@ -12,7 +12,7 @@ from tables import make_mixed_table
 from threadpoolctl import threadpool_limits
 
 from automl.data import coerce_features, infer_schema, make_folds
-from automl.ensemble.final import _refit
+from automl.ensemble.refit import refit as refit_on_all_rows
 from automl.models import family_keys, get_family
 from automl.models.base import ROUNDS_PARAM, round_listener, round_time_limit
 from automl.pipeline.trial import (
@@ -88,7 +88,7 @@ def test_a_refit_takes_the_mean_of_the_folds_best_rounds(family):
     data = _data()
     outcome = evaluate_config(_config(family, learning_rate=0.3), data)
     row = TrialRow.of("t.0", outcome)
-    refit = _refit(row, data)
+    refit = refit_on_all_rows(row, data)
     model = refit.named_steps["model"]
     expected = round(float(np.mean(outcome.rounds)) * 3 / 2)  # three folds: all rows are 3/2 of a fold's
     assert model.get_params()[ROUNDS_PARAM] == expected

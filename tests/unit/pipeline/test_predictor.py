@@ -84,3 +84,44 @@ def test_served_column_arrays_predict_as_the_frame_with_or_without_the_replay(bi
         for candidate in (model, mixed):
             expected = candidate.predict_raw(pd.DataFrame.from_records(subset))  # as `automl predict` reads rows
             np.testing.assert_allclose(candidate.predict_features(feature_columns(subset, model.schema)), expected)
+
+
+def test_members_that_share_a_fold_preprocessing_transform_the_rows_once(binary_table, monkeypatch):
+    """Two tree families fitted on the same fold rows learn the same ordinal codes: the
+    batch is transformed once for both, and the ensemble predicts as each pipeline alone."""
+    from automl.pipeline import shared
+
+    schema = infer_schema(binary_table, "target")
+    X = coerce_features(binary_table, schema)
+    y = (binary_table["target"] == "yes").to_numpy(dtype=int)
+    folds = [np.arange(0, 150), np.arange(50, 200)]
+
+    def bag(key, params):
+        return [build_pipeline(get_family(key), params, schema, 0, 1).fit(X.iloc[rows], y[rows]) for rows in folds]
+
+    forest = bag("random_forest", {"n_estimators": 20, "max_features": "sqrt", "min_samples_leaf": 2})
+    boosted = bag("lightgbm", {"num_leaves": 4, "learning_rate": 0.1})
+    linear = bag("linear", {"C": 1.0})
+    members = [Member("rf", "random_forest", {}, forest), Member("gbm", "lightgbm", {}, boosted)]
+    members.append(Member("lin", "linear", {}, linear))
+    model = TabularModel(schema=schema, metric="roc_auc", members=members, weights=[0.5, 0.3, 0.2])
+    keys = {shared.preprocessing_key(p) for p in forest + boosted}
+    assert len(keys) == 2  # one per fold: the two tree families' fitted codes are the same
+    assert shared.preprocessing_key(linear[0]) not in keys  # scaled one-hot codes differ
+
+    calls = []
+    original = shared.SharedBatch.transformed
+
+    def counted(self, pipeline):
+        key = shared.preprocessing_key(pipeline)
+        calls.append(key not in self._done)
+        return original(self, pipeline)
+
+    monkeypatch.setattr(shared.SharedBatch, "transformed", counted)
+    proba = model.predict_proba(binary_table)
+    assert sum(calls) == 4 and len(calls) == 6  # 2 folds x (trees, linear) computed; 2 reused
+    alone = sum(
+        w * np.mean([p.predict_proba(X) for p in m.fold_models], axis=0)
+        for w, m in zip(model.weights, model.members, strict=True)
+    )
+    np.testing.assert_allclose(proba, alone / alone.sum(axis=1, keepdims=True), rtol=1e-12, atol=1e-15)
