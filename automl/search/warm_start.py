@@ -22,13 +22,10 @@ from ray.actor import ActorHandle
 from automl.pipeline.trial import MODEL_KEY, TrialData, TrialOutcome, evaluate_config
 from automl.search.store import TrialStore
 
-#: the driver's configurations may be expected to take this share of the search's budget,
+#: the driver's configurations may be expected to take this share of the search's budget
 WARM_START_SHARE = 0.25
-#: ... or this long, if more: about what Tune takes to start its trial actors on 2 CPUs
-#: (they idle meanwhile, so the driver's work costs the search nothing)
-TUNE_START_S = 4.0
 #: ... and the driver evaluates at most this many
-WARM_START_MAX = 8
+WARM_START_MAX = 4
 #: the ids of the driver's configurations (then a search's own tag, and the position)
 ID_PREFIX = "driver-"
 
@@ -37,12 +34,11 @@ def driver_points(
     points: list[dict[str, Any]], pace: Mapping[str, float], budget_s: float | None, floor: dict[str, Any] | None
 ) -> list[dict[str, Any]]:
     """The first points the driver takes: the fallback, then those of the others whose
-    family's expected cost fits what is left of the allowance (`WARM_START_SHARE` of the
-    budget, or `TUNE_START_S` if more; none without a time budget: the workers start in
-    good time then)."""
+    family's expected cost fits what is left of the share (none without a time budget:
+    the workers start in good time then)."""
     if budget_s is None or not floor:
         return []
-    allowance = max(WARM_START_SHARE * budget_s, min(TUNE_START_S, budget_s)) - pace.get(floor[MODEL_KEY], 0.0)
+    allowance = WARM_START_SHARE * budget_s - pace.get(floor[MODEL_KEY], 0.0)
     taken = [floor]
     for point in points:
         if len(taken) == WARM_START_MAX:
