@@ -144,6 +144,8 @@ def _staged_spec(spec_path: Path, staging: Path) -> JobSpec:
     """Copy small local data files next to the spec in `staging`; return the rewritten spec."""
     spec = JobSpec.from_yaml(spec_path)
     raw = spec.model_dump()
+    if "cv_folds" not in spec.search.model_fields_set:  # unset, the job may validate on a holdout
+        raw["search"].pop("cv_folds")
     for key in ("train", "test"):
         location = raw["data"].get(key)
         if not location or "://" in location:

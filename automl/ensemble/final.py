@@ -163,12 +163,12 @@ def build_final_model(
     serving: list[dict[str, float | str]] = []
     choice = None
     if for_serving:
-        alternatives = _alternatives(model, best_single, plan, best, mode, refits, data, metric, refit_s, chosen)
+        alternatives = _alternatives(model, best_single, plan, best, mode, refits, data, refit_s, chosen)
         picked, timed = fastest_within(
             alternatives, metric, score_tolerance, sample, budget.left if budget.limited else None
         )
         serving, choice = [a.summary() for a in timed], picked.name
-        model, mode = picked.model, ("refit_full" if picked.name.endswith("refit_full") else "bagging")
+        model, mode = picked.model, picked.final_members
         notes.append(
             f"for serving: {picked.name} ({picked.single_row_ms:.2f} ms a row, {metric.name} {picked.score:.6g}), "
             f"the fastest of {len(timed)} final models within {score_tolerance:.2%} of the best score"
@@ -192,27 +192,28 @@ def _alternatives(
     mode: str,
     refits: dict[str, Pipeline],
     data: TrialData,
-    metric: Metric,
     refit_s: float | None,
     chosen: list[ScoredTrial],
 ) -> list[Alternative]:
     """The final models `for_serving` chooses from: the model as built, its members refit
     on all rows (unless it has a second layer), and the best single trial bagged and
-    refit; a refit only when the time granted for refits allows it."""
+    refit; a refit only when the time granted for refits allows it. The single trial
+    carries the model's training distributions, so a served one monitors drift too."""
     kind = "nested cv" if plan.method != "best" else "cv"
-    alternatives = [Alternative(f"{plan.method} ({mode})", model, plan.cv_score, kind)]
+    alternatives = [Alternative(f"{plan.method} ({mode})", model, plan.cv_score, kind, mode)]
     spare = None if refit_s is None else REFIT_TIME_SHARE * refit_s
     if mode == "bagging" and model.base is None and (spare is None or refit_seconds(chosen, len(data.folds)) <= spare):
         refits.update({t.trial_id: refit(t.row, data) for t in chosen})
         members = [replace(m, fold_models=[refits[m.trial_id]]) for m in model.members]
         refit_model = replace(model, members=members)
-        alternatives.append(Alternative(f"{plan.method} refit_full", refit_model, plan.cv_score, kind))
+        alternatives.append(Alternative(f"{plan.method} refit_full", refit_model, plan.cv_score, kind, "refit_full"))
         spare = None if spare is None else spare - refit_seconds(chosen, len(data.folds))
-    alternatives.append(Alternative("best single (bagging)", best_single, best.score, "cv"))
+    bagged = replace(best_single, reference=model.reference)
+    alternatives.append(Alternative("best single (bagging)", bagged, best.score, "cv", "bagging"))
     if best.trial_id in refits or spare is None or refit_seconds([best], len(data.folds)) <= spare:
         single = refits.get(best.trial_id) or refit(best.row, data)
-        alone = replace(best_single, members=[replace(best_single.members[0], fold_models=[single])])
-        alternatives.append(Alternative("best single refit_full", alone, best.score, "cv"))
+        alone = replace(bagged, members=[replace(bagged.members[0], fold_models=[single])])
+        alternatives.append(Alternative("best single refit_full", alone, best.score, "cv", "refit_full"))
     return alternatives
 
 

@@ -32,6 +32,7 @@ class Alternative:
     model: TabularModel
     score: float
     score_kind: str
+    final_members: str  # bagging | refit_full
     single_row_ms: float = 0.0
     batch_ms_per_row: float = 0.0
 
@@ -40,6 +41,7 @@ class Alternative:
             "name": self.name,
             "score": self.score,
             "score_kind": self.score_kind,
+            "final_members": self.final_members,
             "single_row_ms": round(self.single_row_ms, 4),
             "batch_ms_per_row": round(self.batch_ms_per_row, 5),
         }

@@ -145,7 +145,9 @@ def test_for_serving_saves_the_fastest_final_model_within_the_tolerance(data, se
     assert names[0].startswith(final.plan.method) and "best single refit_full" in names
     fastest = min(final.serving, key=lambda a: (a["single_row_ms"], a["batch_ms_per_row"]))
     assert final.serving_choice == fastest["name"]
-    assert final.final_members == ("refit_full" if fastest["name"].endswith("refit_full") else "bagging")
+    assert final.final_members == fastest["final_members"]
+    assert final.model.reference is not None  # a served model monitors drift, whichever was chosen
+    assert all(len(m.fold_models) == 1 for m in final.model.members) == (fastest["final_members"] == "refit_full")
     frame = make_mixed_table(30, seed=5)
     assert final.model.predict_proba(frame).shape == (30, 2)
 
