@@ -5,7 +5,8 @@ budget (60 s) twice: with the default final model, and with `--for-serving` (the
 final model within the score tolerance). Each saved model is
 
 - timed in-process as the peers are (`peers.time_predictions`: a batch of 1,000 rows,
-  the test rows repeated, median of 3 calls; single rows, median of up to 200 calls);
+  the test rows repeated, median of 3 calls; single rows, median of up to 200 calls),
+  as saved and, where it has compiled trees, again with them left to their libraries;
 - timed through `automl predict` on those 1,000 rows: the whole process, the
   interpreter's start and the artifact's loading included;
 - scored on the test rows, so the sitting is also a quality one (`quality.py`'s table).
@@ -56,7 +57,14 @@ def time_ours(model_dir: Path, test: pd.DataFrame, target: str, work: Path) -> d
     """In-process timings (as the peers') and `automl predict` on a batch, whole process."""
     model = load_model(model_dir)
     features = test.drop(columns=[target])
-    timing = time_predictions(model.predict if model.task == "regression" else model.predict_proba, features)
+    predict = model.predict if model.task == "regression" else model.predict_proba
+    timing = time_predictions(predict, features)
+    members = [*model.members, *(model.base or [])]
+    if any(m.compiled for m in members):  # the same model with its trees on their libraries' path
+        for member in members:
+            member.compiled = None
+        library = time_predictions(predict, features)
+        timing.update({f"uncompiled_{k}": v for k, v in library.items()})
     batch = pd.concat([features] * (BATCH_ROWS // len(features) + 1), ignore_index=True).head(BATCH_ROWS)
     rows, out = work / "predict-rows.parquet", work / "predictions.parquet"
     batch.to_parquet(rows, index=False)
@@ -151,6 +159,7 @@ def speed_report(rows: list[dict], csv: Path) -> None:
             line[f"{system}_batch"] = row.get("batch_ms_per_1000")
             line[f"{system}_single"] = row.get("single_row_ms")
             if system in (OURS, SERVING):
+                line[f"{system}_single_uncompiled"] = row.get("uncompiled_single_row_ms")
                 line[f"{system}_cli_batch"] = row.get("predict_cli_ms_per_1000")
                 line[f"{system}_score"] = row.get("score")
         line["serving_choice"] = by.get((SERVING, name), {}).get("serving_choice")

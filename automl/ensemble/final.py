@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 
 from automl.budget import Budget
 from automl.ensemble.builder import EnsemblePlan, pick_candidates, plan_ensemble
+from automl.ensemble.compiling import compile_models
 from automl.ensemble.inference import inference_cost, prune_to_cost
 from automl.ensemble.refit import refit, refit_seconds
 from automl.ensemble.scored import ScoredTrial, ranked_trials
@@ -162,11 +163,14 @@ def build_final_model(
     best_single = TabularModel(data.schema, metric.name, [best.member(first_models[best.trial_id])])
     serving: list[dict[str, float | str]] = []
     choice = None
+    time_left = budget.left if budget.limited else None
+    alternatives = (
+        _alternatives(model, best_single, plan, best, mode, refits, data, refit_s, chosen) if for_serving else []
+    )
+    compiled = compile_models([a.model for a in alternatives] or [model, best_single], sample, time_left)
+    notes.extend(filter(None, [compiled.note()]))
     if for_serving:
-        alternatives = _alternatives(model, best_single, plan, best, mode, refits, data, refit_s, chosen)
-        picked, timed = fastest_within(
-            alternatives, metric, score_tolerance, sample, budget.left if budget.limited else None
-        )
+        picked, timed = fastest_within(alternatives, metric, score_tolerance, sample, time_left)
         serving, choice = [a.summary() for a in timed], picked.name
         model, mode = picked.model, picked.final_members
         notes.append(

@@ -100,6 +100,23 @@ def _frame(X: Any, n_codes: int) -> Any:
     return pd.concat([codes, frame], axis=1)
 
 
+def _rows(X: Any, n_codes: int) -> Any:
+    """Rows to predict, as CatBoost reads them fastest: a `FeaturesData` of float32 numbers
+    and the codes as strings, which is how CatBoost hashes the integers it was fitted on
+    (one row costs a tenth of building `_frame`'s two DataFrames). Tests hold the two equal."""
+    if not n_codes or isinstance(X, pd.DataFrame) or not isinstance(X, np.ndarray) or X.ndim != 2:
+        return _frame(X, n_codes)
+    from catboost import FeaturesData
+
+    numbers = X[:, n_codes:]
+    return FeaturesData(
+        num_feature_data=np.ascontiguousarray(numbers, dtype=np.float32) if numbers.shape[1] else None,
+        cat_feature_data=X[:, :n_codes].astype(np.int64).astype(str).astype(object),
+        num_feature_names=[f"f{i}" for i in range(n_codes, X.shape[1])] if numbers.shape[1] else None,
+        cat_feature_names=[f"f{i}" for i in range(n_codes)],
+    )
+
+
 class _TimedFit:
     """Mixin for CatBoost's estimators: the fit clock, and the leading category codes."""
 
@@ -120,10 +137,10 @@ class _TimedFit:
         return fitted
 
     def predict(self, X: Any, *args: Any, **kwargs: Any) -> Any:
-        return super().predict(_frame(X, self._codes()), *args, **kwargs)  # type: ignore[misc]
+        return super().predict(_rows(X, self._codes()), *args, **kwargs)  # type: ignore[misc]
 
     def predict_proba(self, X: Any, *args: Any, **kwargs: Any) -> Any:
-        return super().predict_proba(_frame(X, self._codes()), *args, **kwargs)  # type: ignore[misc]
+        return super().predict_proba(_rows(X, self._codes()), *args, **kwargs)  # type: ignore[misc]
 
 
 @functools.cache

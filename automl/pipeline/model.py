@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,9 @@ from automl.pipeline.layers import with_layer_columns
 from automl.pipeline.shared import SharedBatch
 from automl.pipeline.stacker import Stacker
 
+if TYPE_CHECKING:
+    from automl.models.compiled_trees import CompiledTrees
+
 
 @dataclass
 class Member:
@@ -31,14 +34,18 @@ class Member:
     family: str
     params: dict[str, Any]
     fold_models: list[Pipeline]
+    #: each fold model's Treelite form (`ensemble.compiling`), or None where it has none
+    compiled: list[CompiledTrees | None] | None = None
 
     def predict_raw(self, X: FeatureTable, task: str, n_classes: int, batch: SharedBatch | None = None) -> np.ndarray:
         """Average of the fold models: probabilities (classification) or values. `batch`
         holds the rows' preprocessings already computed by other members (`pipeline.shared`)."""
         batch = batch or SharedBatch(X)
+        trees = self.compiled or [None] * len(self.fold_models)
         if task == "regression":
-            return np.mean([batch.values(m) for m in self.fold_models], axis=0)
-        return np.mean([batch.probabilities(m, n_classes) for m in self.fold_models], axis=0)
+            return np.mean([batch.values(m, c) for m, c in zip(self.fold_models, trees, strict=False)], axis=0)
+        parts = [batch.probabilities(m, n_classes, c) for m, c in zip(self.fold_models, trees, strict=False)]
+        return np.mean(parts, axis=0)
 
 
 def weighted_sum(parts: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:

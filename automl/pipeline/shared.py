@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,9 @@ from sklearn.pipeline import Pipeline
 from automl.data.coercion import FeatureTable, columns_frame
 from automl.features.compiled import CompiledPipeline, FastEstimator, fast_pipeline
 from automl.pipeline.probabilities import full_probabilities
+
+if TYPE_CHECKING:
+    from automl.models.compiled_trees import CompiledTrees
 
 _keys: weakref.WeakKeyDictionary[Pipeline, str] = weakref.WeakKeyDictionary()
 
@@ -59,20 +62,23 @@ class SharedBatch:
                 self._done[key] = Pipeline(pipeline.steps[:-1]).transform(self._rows_frame())
         return self._done[key]
 
-    def values(self, pipeline: Pipeline) -> np.ndarray:
-        """A regression pipeline's predictions on the rows."""
-        if not _shareable(pipeline):
+    def values(self, pipeline: Pipeline, compiled: CompiledTrees | None = None) -> np.ndarray:
+        """A regression pipeline's predictions on the rows (through `compiled`, its model's
+        Treelite form, where it has one)."""
+        if not shareable(pipeline):
             return np.asarray(pipeline.predict(self._rows_frame()), dtype=np.float64)
-        return np.asarray(_model(pipeline).predict(self.transformed(pipeline)), dtype=np.float64)
+        Z = self.transformed(pipeline)
+        return np.asarray(_model(pipeline, compiled, Z).predict(Z), dtype=np.float64)
 
-    def probabilities(self, pipeline: Pipeline, n_classes: int) -> np.ndarray:
+    def probabilities(self, pipeline: Pipeline, n_classes: int, compiled: CompiledTrees | None = None) -> np.ndarray:
         """A classifier pipeline's probabilities on the rows, rows summing to 1, one column per class."""
-        if not _shareable(pipeline):
+        if not shareable(pipeline):
             return full_probabilities(pipeline, self._rows_frame(), n_classes)
-        return full_probabilities(_model(pipeline), self.transformed(pipeline), n_classes)
+        Z = self.transformed(pipeline)
+        return full_probabilities(_model(pipeline, compiled, Z), Z, n_classes)
 
 
-def _shareable(pipeline: Any) -> bool:
+def shareable(pipeline: Any) -> bool:
     """A scikit-learn pipeline with preprocessing steps before its model."""
     return type(pipeline) is Pipeline and len(pipeline.steps) > 1
 
@@ -80,12 +86,18 @@ def _shareable(pipeline: Any) -> bool:
 _models: weakref.WeakKeyDictionary[Pipeline, Any] = weakref.WeakKeyDictionary()
 
 
-def _model(pipeline: Pipeline) -> Any:
-    """The pipeline's model on preprocessed rows, by its quickest exact path (once per pipeline)."""
+def _model(pipeline: Pipeline, compiled: CompiledTrees | None = None, Z: Any = None) -> Any:
+    """The pipeline's model on the preprocessed rows `Z`, by its quickest exact path:
+    `compiled`, its Treelite form, where it is this model's (a member copied onto other
+    fold models keeps a list that no longer matches them) and takes a batch like `Z`;
+    else the model's fast path (built once per pipeline)."""
+    estimator = pipeline.steps[-1][1]
+    if compiled is not None and compiled.estimator is estimator and compiled.handles(Z):
+        return compiled
     model = _models.get(pipeline)
     if model is None:
         fast = fast_pipeline(pipeline)
         model = _models[pipeline] = (
-            fast.on_transformed if isinstance(fast, CompiledPipeline) else FastEstimator(pipeline.steps[-1][1])
+            fast.on_transformed if isinstance(fast, CompiledPipeline) else FastEstimator(estimator)
         )
     return model
