@@ -20,7 +20,7 @@ from pathlib import Path  # noqa: E402
 from typing import TYPE_CHECKING  # noqa: E402
 
 from automl.budget import Budget  # noqa: E402
-from automl.errors import AutoMLError, DataError, SpecError  # noqa: E402
+from automl.errors import AutoMLError, DataError  # noqa: E402
 from automl.files import json_text  # noqa: E402
 from automl.spec import OPTIONS, JobSpec, spec_from_options  # noqa: E402
 
@@ -133,26 +133,23 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from automl.compat import running_ray
     from automl.job import ray_session
-    from serve import deploy, ingress_environment
+    from serve import HAPROXY_PRELOAD, chosen_ingress, deploy, ingress_environment
 
-    config = serve_config(args)
     address = args.address
+    config = chosen_ingress(serve_config(args), joins_cluster=address != "local" and (bool(address) or running_ray()))
+    preload: tuple[str, ...] = ()
     if config.ingress == "haproxy":
-        if address or os.environ.get("RAY_ADDRESS"):
-            raise SpecError(
-                "--ingress haproxy applies to the Ray that automl serve starts; a cluster chooses its ingress "
-                "when it starts (RAY_SERVE_ENABLE_HA_PROXY=1 ray start ...)"
-            )
         os.environ.update(ingress_environment(config))
-        address = "local"  # a new Ray that reads these settings, not one left running by `ray start`
+        address, preload = "local", HAPROXY_PRELOAD  # a new Ray that reads these settings, not one `ray start` left
         print(
-            "ingress: HAProxy (its stats page and Prometheus exporter listen on all interfaces, "
+            f"ingress: HAProxy (its stats page and Prometheus exporter on {config.host}, "
             f"ports {os.environ['RAY_SERVE_HAPROXY_STATS_PORT']} and {os.environ['RAY_SERVE_HAPROXY_METRICS_PORT']})",
             file=sys.stderr,
         )
     stop = threading.Event()
-    with ray_session(address):
+    with ray_session(address, preload=preload):
         from ray import serve as ray_serve
 
         signal.signal(signal.SIGTERM, lambda *_: stop.set())  # after Ray, which installs its own
@@ -301,7 +298,9 @@ def _add_serve(commands: Commands) -> None:
     serve.add_argument("--token-file", metavar="FILE", help="bearer token (else $AUTOML_SERVE_TOKEN; neither: no auth)")
     serve.add_argument("--log-dir", metavar="DIR", help="log requests, predictions and feedback as Parquet")
     serve.add_argument(
-        "--ingress", choices=["proxy", "haproxy"], help="Serve's HTTP proxy (default) or HAProxy (faster under load)"
+        "--ingress",
+        choices=["auto", "proxy", "haproxy"],
+        help="HAProxy (faster) or Serve's HTTP proxy; auto (default): HAProxy for the Ray automl serve starts",
     )
     serve.add_argument(
         "--access-log", action="store_true", default=None, help="Serve's access log line per request (off: faster)"

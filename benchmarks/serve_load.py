@@ -8,7 +8,9 @@ endpoint with N concurrent clients from a separate process for a bounded time.
 
     python benchmarks/serve_load.py [MODEL_DIR] [--clients 1,32] [--seconds 5] [--rounds 6] [--ingress haproxy]
 
-Without MODEL_DIR it first fits a small ensemble on examples/data/churn.csv.
+Without MODEL_DIR it first fits a model on --data (examples/data/churn.csv, where the
+job keeps a single linear member); give a model fitted on another table, with that
+table as --data, to load a real ensemble.
 """
 
 from __future__ import annotations
@@ -89,12 +91,12 @@ def measure(url: str, body: bytes, clients: int, seconds: float) -> dict:
     }
 
 
-def fit_example(directory: Path) -> Path:
+def fit_example(directory: Path, data: str, target: str) -> Path:
     from automl import AutoML
     from automl.data import read_table
 
-    frame = read_table("examples/data/churn.csv")
-    AutoML(time_budget_s=40, verbose=False).fit(frame, target="churn").save(directory / "model")
+    frame = read_table(data)
+    AutoML(time_budget_s=40, verbose=False).fit(frame, target=target).save(directory / "model")
     return directory / "model"
 
 
@@ -109,13 +111,20 @@ def main() -> None:
         default=6,
         help="every endpoint measured this many times, in turn (short rounds: a slow spell hits them all)",
     )
-    parser.add_argument("--ingress", choices=["proxy", "haproxy"], default="proxy", help="as `automl serve --ingress`")
+    parser.add_argument(
+        "--data", default="examples/data/churn.csv", help="the rows sent (and fitted on, without MODEL_DIR)"
+    )
+    parser.add_argument("--target", default="churn", help="the target column of --data")
+    parser.add_argument(
+        "--ingress", choices=["auto", "proxy", "haproxy"], default="auto", help="as `automl serve --ingress`"
+    )
     args = parser.parse_args()
     import os
 
-    from serve import ServeConfig, ingress_environment
+    from serve import HAPROXY_PRELOAD, ServeConfig, chosen_ingress, ingress_environment
 
-    os.environ.update(ingress_environment(ServeConfig(ingress=args.ingress)))  # read when Ray starts
+    ingress = chosen_ingress(ServeConfig(ingress=args.ingress), joins_cluster=False).ingress  # a Ray of its own
+    os.environ.update(ingress_environment(ServeConfig(ingress=ingress)))  # read when Ray starts
 
     from fastapi import FastAPI
     from ray import serve as ray_serve
@@ -128,10 +137,10 @@ def main() -> None:
     from serve.deploy import REPLICA_ENV, replica_logging
 
     work = Path(tempfile.mkdtemp(prefix="serve-load-"))
-    with ray_session("local"):
-        model_dir = args.model_dir or fit_example(work)
+    with ray_session("local", preload=HAPROXY_PRELOAD if ingress == "haproxy" else ()):
+        model_dir = args.model_dir or fit_example(work, args.data, args.target)
         model = load_model(model_dir)
-        frame = read_table("examples/data/churn.csv").drop(columns=[model.schema.target], errors="ignore")
+        frame = read_table(args.data).drop(columns=[model.schema.target], errors="ignore")
         row = json.loads(frame.head(1).to_json(orient="records", date_format="iso"))  # as a client sends dates
         body = json.dumps({"rows": row}).encode()
 
@@ -141,7 +150,7 @@ def main() -> None:
 
         port = _free_port()
         # the three endpoints share the machine's CPUs: each is measured while the others idle
-        common = {"port": port, "cpus_per_replica": 0.5, "ingress": args.ingress}
+        common = {"port": port, "cpus_per_replica": 0.5, "ingress": ingress}
         base = deploy(model_dir, ServeConfig(name="batched", route_prefix="/batched", max_batch_size=32, **common))
         root = base.rsplit("/batched", 1)[0]
         deploy(model_dir, ServeConfig(name="unbatched", route_prefix="/unbatched", max_batch_size=1, **common))
@@ -189,7 +198,7 @@ def main() -> None:
         .reset_index()
     )
     table = table[["endpoint", "clients", "requests", "errors", "p50_ms", "p99_ms", "req_per_s"]]
-    print(f"\ningress: {'HAProxy' if args.ingress == 'haproxy' else 'Serve HTTP proxy'}")
+    print(f"\ningress: {'HAProxy' if ingress == 'haproxy' else 'Serve HTTP proxy'}")
     print(f"in-process predict, one row: {in_process_ms:.2f} ms from a table, {served_ms:.2f} ms from JSON rows")
     print(f"over {args.rounds} round(s): requests and errors summed, p50 and p99 the rounds' median, req/s their mean")
     print(table.to_string(index=False))

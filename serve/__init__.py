@@ -6,7 +6,15 @@ Prometheus metrics, drift statistics and a feedback log. `automl serve` wraps it
 """
 
 from serve.config import ServeConfig
-from serve.deploy import deploy, ingress_environment, load_config
+from serve.deploy import HAPROXY_PRELOAD, chosen_ingress, deploy, ingress_environment, load_config
 from serve.hooks import MonitorHook
 
-__all__ = ["MonitorHook", "ServeConfig", "deploy", "ingress_environment", "load_config"]
+__all__ = [
+    "HAPROXY_PRELOAD",
+    "MonitorHook",
+    "ServeConfig",
+    "chosen_ingress",
+    "deploy",
+    "ingress_environment",
+    "load_config",
+]

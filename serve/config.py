@@ -60,9 +60,10 @@ class ServeConfig(BaseModel):
         description="buffered records are written at the latest this long after the last write",
     )
     hooks: list[str] = Field(default_factory=list, description="'module:Class' monitor hooks")
-    ingress: Literal["proxy", "haproxy"] = Field(
-        default="proxy",
-        description="Serve's HTTP proxy, or its HAProxy mode (faster; chosen when Ray starts, see ingress_environment)",
+    ingress: Literal["auto", "proxy", "haproxy"] = Field(
+        default="auto",
+        description="Serve's HAProxy mode (faster; chosen when Ray starts, see ingress_environment) or its HTTP "
+        "proxy. auto: HAProxy for the Ray automl serve starts, where an HAProxy binary is found; else the proxy",
     )
     access_log: bool = Field(
         default=False,

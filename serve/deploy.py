@@ -10,8 +10,13 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from automl.artifacts.store import verify
+from automl.compat import haproxy_binary_found
 from automl.errors import ArtifactError, SpecError, first_line, validation_message
 from serve.config import ServeConfig
+from serve.haproxy_binds import HOST_ENV
+
+#: the module a Ray started for HAProxy ingress preloads in its workers (`serve.haproxy_binds`)
+HAPROXY_PRELOAD = ("serve.haproxy_binds",)
 
 HAPROXY_FLAG = "RAY_SERVE_ENABLE_HA_PROXY"
 _HAPROXY_PORTS = ("RAY_SERVE_HAPROXY_STATS_PORT", "RAY_SERVE_HAPROXY_METRICS_PORT")
@@ -34,17 +39,36 @@ def ingress_environment(config: ServeConfig) -> dict[str, str]:
     Serve reads its ingress mode once, when its controller and proxies start. HAProxy mode
     puts HAProxy in front and lets each replica serve HTTP itself, which saves every
     request the hop through Serve's proxy actor (README and benchmarks/serve_load.py have
-    the figures). In Ray 2.60 its stats page and Prometheus exporter listen on every
-    interface, on fixed ports unless set: we pick free ones, so two instances on one
-    machine do not collide.
+    the figures). HAProxy's stats page and Prometheus exporter listen on fixed ports
+    unless set: we pick free ones, so two instances on one machine do not collide; and
+    on `config.host`, where Ray 2.60 would put them on every interface, once the Ray's
+    workers preload `HAPROXY_PRELOAD`.
     """
-    if config.ingress != "haproxy":
+    if config.ingress == "proxy":
         return {}
-    env = {HAPROXY_FLAG: "1"}
+    env = {HAPROXY_FLAG: "1", HOST_ENV: config.host}
     for name in _HAPROXY_PORTS:
         env[name] = os.environ.get(name) or str(_free_port())
     env[_DRAIN] = os.environ.get(_DRAIN) or _HAPROXY_DRAIN_S
     return env
+
+
+def chosen_ingress(config: ServeConfig, joins_cluster: bool) -> ServeConfig:
+    """`config` with `auto` ingress resolved: HAProxy for a Ray started for it where a
+    binary is found, Serve's proxy on a running cluster (which chose when it started).
+
+    Raises:
+        SpecError: haproxy asked for on a running cluster.
+    """
+    if config.ingress == "haproxy" and joins_cluster:
+        raise SpecError(
+            "--ingress haproxy applies to the Ray that automl serve starts; a cluster chooses its ingress "
+            f"when it starts ({HAPROXY_FLAG}=1 ray start ...)"
+        )
+    if config.ingress != "auto":
+        return config
+    haproxy = not joins_cluster and haproxy_binary_found()
+    return config.model_copy(update={"ingress": "haproxy" if haproxy else "proxy"})
 
 
 def _free_port() -> int:
@@ -143,4 +167,13 @@ def load_config(path: str | Path | None, **overrides: object) -> ServeConfig:
         raise SpecError(validation_message(exc, "invalid serving config")) from None
 
 
-__all__ = ["REPLICA_ENV", "ArtifactError", "deploy", "ingress_environment", "load_config", "replica_logging"]
+__all__ = [
+    "HAPROXY_PRELOAD",
+    "REPLICA_ENV",
+    "ArtifactError",
+    "chosen_ingress",
+    "deploy",
+    "ingress_environment",
+    "load_config",
+    "replica_logging",
+]

@@ -61,15 +61,19 @@ def _wait_until_serving(process: subprocess.Popen, url: str) -> None:
     raise AssertionError(f"{url} did not answer in time")
 
 
-def test_cli_serve_with_haproxy_ingress(binary_artifact):
-    """`--ingress haproxy` starts a Ray of its own with HAProxy in front of the replicas."""
+def test_cli_serve_by_default_puts_haproxy_in_front_on_loopback_only(binary_artifact):
+    """With no --ingress and no cluster, `automl serve` starts a Ray of its own with HAProxy
+    in front of the replicas, and every port HAProxy opens listens on 127.0.0.1 only."""
+    import psutil
+
     frame = binary_artifact.frame
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "AUTOML_SERVE_TOKEN")}
     env["RAY_SERVE_HAPROXY_STATS_PORT"] = str(_free_port())
+    env["RAY_SERVE_HAPROXY_METRICS_PORT"] = str(_free_port())
     process = subprocess.Popen(
         [sys.executable, "-m", "automl.cli", "serve", str(binary_artifact.path), "--port", str(port),
-         "--ingress", "haproxy", "--cpus-per-replica", "0.25"],
+         "--cpus-per-replica", "0.25"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )  # fmt: skip
     try:
@@ -80,6 +84,12 @@ def test_cli_serve_with_haproxy_ingress(binary_artifact):
         # HAProxy is what answers: its stats page is up on the port we chose
         stats = httpx.get(f"http://127.0.0.1:{env['RAY_SERVE_HAPROXY_STATS_PORT']}/stats", timeout=10)
         assert stats.status_code == 200 and "haproxy" in stats.text.lower()
+        ours = {port, int(env["RAY_SERVE_HAPROXY_STATS_PORT"]), int(env["RAY_SERVE_HAPROXY_METRICS_PORT"])}
+        listening = [
+            c for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN and c.laddr.port in ours
+        ]
+        assert {c.laddr.port for c in listening} == ours
+        assert {c.laddr.ip for c in listening} == {"127.0.0.1"}
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=180)

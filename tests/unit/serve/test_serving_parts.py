@@ -224,3 +224,19 @@ def test_serve_flags_reach_the_config(tmp_path):
     )
     with pytest.raises(SpecError, match="batch_wait_timeout_s"):
         serve_config(build_parser().parse_args(["serve", "m", "--batch-wait-timeout-s", "-1"]))
+
+
+def test_auto_ingress_is_haproxy_for_a_ray_of_its_own_and_the_proxy_on_a_cluster():
+    from automl.compat import haproxy_binary_found
+    from serve import ServeConfig, chosen_ingress, ingress_environment
+
+    auto = ServeConfig()
+    assert auto.ingress == "auto"
+    assert chosen_ingress(auto, joins_cluster=True).ingress == "proxy"
+    assert chosen_ingress(auto, joins_cluster=False).ingress == ("haproxy" if haproxy_binary_found() else "proxy")
+    assert chosen_ingress(ServeConfig(ingress="proxy"), joins_cluster=False).ingress == "proxy"
+    with pytest.raises(SpecError, match="ray start"):
+        chosen_ingress(ServeConfig(ingress="haproxy"), joins_cluster=True)
+    env = ingress_environment(ServeConfig(ingress="haproxy", host="127.0.0.1"))
+    assert env["RAY_SERVE_ENABLE_HA_PROXY"] == "1" and env["AUTOML_SERVE_HAPROXY_HOST"] == "127.0.0.1"
+    assert ingress_environment(ServeConfig(ingress="proxy")) == {}
