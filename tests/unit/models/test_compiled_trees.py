@@ -24,14 +24,19 @@ FAMILIES = {
 }
 
 
-def _bagged(family: str, task: str, n_folds: int = 2) -> tuple[TabularModel, object]:
-    frame = make_mixed_table(300, seed=3, task=task)
+def _table(task: str, n_rows: int, seed: int):
+    """A mixed table, its schema, its coerced features and its encoded target."""
+    frame = make_mixed_table(n_rows, seed=seed, task=task)
     schema = infer_schema(frame, "target")
-    X = coerce_features(frame, schema)
     if task == "regression":
         y = frame["target"].to_numpy(dtype=float)
     else:
         y = np.searchsorted(np.array(schema.classes, dtype=object), frame["target"].to_numpy(dtype=object))
+    return frame, schema, coerce_features(frame, schema), y
+
+
+def _bagged(family: str, task: str, n_folds: int = 2) -> tuple[TabularModel, object]:
+    frame, schema, X, y = _table(task, 300, seed=3)
     folds = [np.arange(len(y)) % n_folds != k for k in range(n_folds)]
     pipes = [build_pipeline(get_family(family), FAMILIES[family], schema, 0, 1).fit(X[rows], y[rows]) for rows in folds]
     return TabularModel(schema=schema, metric="log_loss", members=[Member("t", family, {}, pipes)]), frame
@@ -128,21 +133,18 @@ def test_a_member_copied_onto_other_fold_models_does_not_use_the_old_compiled_fo
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
 @pytest.mark.parametrize("family", ["lightgbm", "xgboost"])
 def test_boosters_compile_to_their_best_round_and_predict_as_their_wrapper(family, task):
-    """Early stopping kept more rounds than the best one: Treelite gets the best rounds only."""
+    """An early-stopped XGBoost model keeps rounds past its best one: Treelite gets only
+    those its wrapper predicts with."""
     from automl.pipeline.trial import fit_pipeline
 
-    frame = make_mixed_table(400, seed=5, task=task)
-    schema = infer_schema(frame, "target")
-    X = coerce_features(frame, schema)
-    if task == "regression":
-        y = frame["target"].to_numpy(dtype=float)
-    else:
-        y = np.searchsorted(np.array(schema.classes, dtype=object), frame["target"].to_numpy(dtype=object))
+    frame, schema, X, y = _table(task, 400, seed=5)
     params = {"learning_rate": 0.3, "num_leaves": 8} if family == "lightgbm" else {"learning_rate": 0.3, "max_depth": 3}
     pipe = build_pipeline(get_family(family), params, schema, 0, 1)
     rounds = fit_pipeline(pipe, get_family(family), X, y, task, 0)
     estimator = pipe.steps[-1][1]
     assert rounds is not None and rounds >= 1
+    if family == "xgboost":
+        assert estimator.get_booster().num_boosted_rounds() > rounds  # the patience rounds are there
     rows = _odd_rows(frame)
     Z = pipe[:-1].transform(rows)
     compiled = compile_trees(estimator, Z, timed=False)
