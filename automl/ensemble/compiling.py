@@ -8,11 +8,13 @@ runs out, and a fold model left uncompiled predicts through its library as befor
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import pandas as pd
 
+from automl.budget import Budget
 from automl.data.coercion import feature_arrays
 from automl.models.compiled_trees import CompiledTrees, compilable, compile_trees
 from automl.pipeline.layers import with_layer_columns
@@ -21,6 +23,22 @@ from automl.pipeline.shared import SharedBatch, shareable
 
 #: rows of the job's sample each fold model is checked and timed on
 COMPILE_ROWS = 256
+#: the share of a job's time budget kept for compiling, after the ensemble and any refit
+COMPILE_SHARE = 0.03
+
+
+def reserve_compile(budget: Budget) -> None:
+    """Keep `COMPILE_SHARE` of a time budget for compiling the final model."""
+    if budget.limited:
+        budget.reserve("compile", COMPILE_SHARE * float(budget.total_s or 0.0))
+
+
+def compile_deadline(budget: Budget) -> Callable[[], float] | None:
+    """Seconds left for compiling, as a clock: the step's share and what else is spare."""
+    if not budget.limited:
+        return None
+    ends = time.monotonic() + budget.grant("compile")
+    return lambda: ends - time.monotonic()
 
 
 @dataclass
@@ -50,8 +68,6 @@ def compile_models(
 ) -> Compiled:
     """Give each tree-ensemble fold model of `models` its Treelite form, in place (members
     shared between models are compiled once)."""
-    import time
-
     started = time.perf_counter()
     report = Compiled()
     done: dict[int, CompiledTrees | None] = {}
@@ -75,8 +91,11 @@ def _compile_members(
     report: Compiled,
     time_left: Callable[[], float] | None,
 ) -> None:
+    """Compile each member's fold models; the first compiled fold's timing decides for the
+    others (one configuration: the same speeds), so the rest are only checked for equality."""
     for member in members:
         compiled = list(member.compiled or [None] * len(member.fold_models))
+        decided: int | None = None
         for index, pipeline in enumerate(member.fold_models):
             estimator = pipeline.steps[-1][1] if shareable(pipeline) else None
             if not compilable(estimator):
@@ -85,8 +104,10 @@ def _compile_members(
                 if time_left is not None and time_left() <= 0:
                     report.skipped += 1
                     continue
-                done[id(estimator)] = compile_trees(estimator, rows.transformed(pipeline))
-                if done[id(estimator)] is None:
+                found = done[id(estimator)] = compile_trees(estimator, rows.transformed(pipeline), max_rows=decided)
+                if decided is None and found is not None:
+                    decided = found.max_rows
+                if found is None:
                     report.refused += 1
                 else:
                     report.compiled += 1

@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 
 from automl.budget import Budget
 from automl.ensemble.builder import EnsemblePlan, pick_candidates, plan_ensemble
-from automl.ensemble.compiling import compile_models
+from automl.ensemble.compiling import compile_deadline, compile_models
 from automl.ensemble.inference import inference_cost, prune_to_cost
 from automl.ensemble.refit import refit, refit_seconds
 from automl.ensemble.scored import ScoredTrial, ranked_trials
@@ -167,7 +167,7 @@ def build_final_model(
     alternatives = (
         _alternatives(model, best_single, plan, best, mode, refits, data, refit_s, chosen) if for_serving else []
     )
-    compiled = compile_models([a.model for a in alternatives] or [model, best_single], sample, time_left)
+    compiled = compile_models([a.model for a in alternatives] or [model, best_single], sample, compile_deadline(budget))
     notes.extend(filter(None, [compiled.note()]))
     if for_serving:
         picked, timed = fastest_within(alternatives, metric, score_tolerance, sample, time_left)

@@ -21,6 +21,7 @@ import pandas as pd
 from automl.artifacts.run_directory import JOB_FILE, JOURNAL_DIR, RunDirectory
 from automl.budget import Budget
 from automl.data.ingest import read_table
+from automl.ensemble.compiling import reserve_compile
 from automl.ensemble.final import FinalModel, Repeated, build_final_model
 from automl.ensemble.second_layer import reserve_second_layer
 from automl.evaluation.leaderboard import leaderboard_frame
@@ -99,6 +100,7 @@ def fit_table(
             )  # fmt: skip
         plan_budget(budget, prepared, spec, test_rows)
         reserve_repeats(budget, len(prepared.data.folds))
+        reserve_compile(budget)
         if spec.ensemble.final_members not in ("refit", "refit_full"):  # a second layer's members stay bagged
             reserve_second_layer(budget, len(prepared.data.folds))
         if before_search is not None:

@@ -157,13 +157,14 @@ def _import(estimator: Any) -> Any:
     return treelite.sklearn.import_model(estimator)
 
 
-def compile_trees(estimator: Any, rows: np.ndarray, *, timed: bool = True) -> CompiledTrees | None:
+def compile_trees(estimator: Any, rows: np.ndarray, *, max_rows: int | None = None) -> CompiledTrees | None:
     """The estimator's Treelite form, checked and timed on `rows` (preprocessed, as the
     model sees them), or None: not a tree ensemble, not importable, not equal, or no faster.
 
-    Treelite takes batches of any size where it measured no slower than the library on
-    `rows`, else those of up to `SMALL_ROWS` rows where it was faster on one row; not
-    `timed`, it takes every batch (the equality check stays)."""
+    Treelite takes batches of any size where it measured clearly faster than the library
+    on `rows` (the better of two calls each), else those of up to `SMALL_ROWS` rows where
+    it was faster on one row. Given `max_rows` (another fold's decision), it is not timed
+    and takes batches of up to that many rows; the equality check stays."""
     if not compilable(estimator) or sparse.issparse(rows) or len(rows) == 0:
         return None
     try:
@@ -178,19 +179,31 @@ def compile_trees(estimator: Any, rows: np.ndarray, *, timed: bool = True) -> Co
     if got.shape != expected.shape or not np.allclose(got, expected, rtol=relative, atol=TOLERANCE):
         logger.warning("%s: Treelite's predictions differ from the library's; not compiled", type(estimator).__name__)
         return None
-    if not timed:
-        compiled.max_rows = np.iinfo(np.int64).max
-        return compiled
-    fastest = (inplace_probabilities if compiled._classes else inplace_values)(estimator) or own  # a booster's own
-    fastest(rows)
-    one = rows[:1]
-    if _seconds(compiled.raw, rows) <= _seconds(fastest, rows):
-        compiled.max_rows = np.iinfo(np.int64).max
-    elif min(_seconds(compiled.raw, one) for _ in range(3)) < min(_seconds(fastest, one) for _ in range(3)):
-        compiled.max_rows = SMALL_ROWS
-    else:
+    if max_rows is None:
+        max_rows = fastest_batches(
+            compiled, (inplace_probabilities if compiled._classes else inplace_values)(estimator) or own, rows
+        )
+    if max_rows <= 0:
         return None
+    compiled.max_rows = max_rows
     return compiled
+
+
+#: Treelite takes large batches too only when it was at most this share of the library's time
+BATCH_MARGIN = 0.9
+ALL_ROWS = int(np.iinfo(np.int64).max)
+
+
+def fastest_batches(compiled: CompiledTrees, library: Any, rows: np.ndarray) -> int:
+    """The largest batch Treelite should take: every batch (`ALL_ROWS`), `SMALL_ROWS`, or 0."""
+    library(rows)  # its first, slower call
+    batch = min(_seconds(compiled.raw, rows) for _ in range(2)), min(_seconds(library, rows) for _ in range(2))
+    if batch[0] <= BATCH_MARGIN * batch[1]:
+        return ALL_ROWS
+    one = rows[:1]
+    if min(_seconds(compiled.raw, one) for _ in range(3)) < min(_seconds(library, one) for _ in range(3)):
+        return SMALL_ROWS
+    return 0
 
 
 def _seconds(predict: Any, rows: np.ndarray) -> float:

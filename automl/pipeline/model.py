@@ -41,10 +41,12 @@ class Member:
         """Average of the fold models: probabilities (classification) or values. `batch`
         holds the rows' preprocessings already computed by other members (`pipeline.shared`)."""
         batch = batch or SharedBatch(X)
-        trees = self.compiled or [None] * len(self.fold_models)
+        trees: list[CompiledTrees | None] = [None] * len(self.fold_models)
+        if self.compiled and len(self.compiled) == len(self.fold_models):  # a copy onto other folds: none
+            trees = self.compiled
         if task == "regression":
-            return np.mean([batch.values(m, c) for m, c in zip(self.fold_models, trees, strict=False)], axis=0)
-        parts = [batch.probabilities(m, n_classes, c) for m, c in zip(self.fold_models, trees, strict=False)]
+            return np.mean([batch.values(m, c) for m, c in zip(self.fold_models, trees, strict=True)], axis=0)
+        parts = [batch.probabilities(m, n_classes, c) for m, c in zip(self.fold_models, trees, strict=True)]
         return np.mean(parts, axis=0)
 
 

@@ -13,7 +13,7 @@ from tables import make_mixed_table
 from automl.data import coerce_features, infer_schema
 from automl.ensemble.compiling import compile_models
 from automl.models import get_family
-from automl.models.compiled_trees import SMALL_ROWS, CompiledTrees, compile_trees
+from automl.models.compiled_trees import ALL_ROWS, SMALL_ROWS, CompiledTrees, compile_trees
 from automl.pipeline.model import Member, TabularModel
 from automl.pipeline.trial import build_pipeline
 
@@ -122,9 +122,9 @@ def test_a_member_copied_onto_other_fold_models_does_not_use_the_old_compiled_fo
     from dataclasses import replace
 
     model, frame = _bagged("random_forest", "binary")
-    refit, _ = _bagged("extra_trees", "binary")
+    refit, _ = _bagged("extra_trees", "binary", n_folds=3)
     compile_models([model], frame.drop(columns="target"))
-    moved = replace(model.members[0], fold_models=refit.members[0].fold_models)  # compiled list kept
+    moved = replace(model.members[0], fold_models=refit.members[0].fold_models)  # a list of 2 kept for 3 folds
     expected = refit.predict_raw(frame.head(3))
     rows = coerce_features(frame.head(3), refit.schema)
     np.testing.assert_allclose(moved.predict_raw(rows, "binary", 2), expected)
@@ -147,8 +147,28 @@ def test_boosters_compile_to_their_best_round_and_predict_as_their_wrapper(famil
         assert estimator.get_booster().num_boosted_rounds() > rounds  # the patience rounds are there
     rows = _odd_rows(frame)
     Z = pipe[:-1].transform(rows)
-    compiled = compile_trees(estimator, Z, timed=False)
+    compiled = compile_trees(estimator, Z, max_rows=ALL_ROWS)
     assert compiled is not None
     expected = estimator.predict_proba(Z) if task != "regression" else estimator.predict(Z)
     got = compiled.predict_proba(Z) if task != "regression" else compiled.predict(Z)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_the_first_fold_s_timing_decides_for_the_member_s_other_folds():
+    model, frame = _bagged("random_forest", "binary", n_folds=3)
+    compile_models([model], frame.drop(columns="target"))
+    limits = {c.max_rows for c in model.members[0].compiled}
+    assert len(limits) == 1 and limits <= {ALL_ROWS, SMALL_ROWS}
+
+
+def test_compiling_has_its_share_of_a_time_budget():
+    from automl.budget import Budget
+    from automl.ensemble.compiling import COMPILE_SHARE, compile_deadline, reserve_compile
+
+    budget = Budget(100.0)
+    reserve_compile(budget)
+    assert budget.reserved["compile"] == pytest.approx(COMPILE_SHARE * 100.0)
+    assert budget.grant("search") <= 100.0 - COMPILE_SHARE * 100.0  # earlier steps leave it
+    clock = compile_deadline(budget)
+    assert clock is not None and 0 < clock() <= budget.left()
+    assert compile_deadline(Budget(None)) is None  # no time limit: compile everything
