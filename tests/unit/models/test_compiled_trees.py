@@ -172,3 +172,27 @@ def test_compiling_has_its_share_of_a_time_budget():
     clock = compile_deadline(budget)
     assert clock is not None and 0 < clock() <= budget.left()
     assert compile_deadline(Budget(None)) is None  # no time limit: compile everything
+
+
+def test_compiling_keeps_its_share_when_earlier_steps_ran_over():
+    import time
+
+    from automl.budget import Budget
+    from automl.ensemble.compiling import COMPILE_SHARE, compile_deadline, reserve_compile
+
+    budget = Budget(10.0, started=time.monotonic() - 12.0)  # the search ended 2 s past the budget
+    reserve_compile(budget)
+    clock = compile_deadline(budget)
+    assert clock is not None and 0 < clock() <= COMPILE_SHARE * 10.0
+
+
+def test_forests_are_compiled_before_boosters_while_time_lasts():
+    forest, frame = _bagged("random_forest", "binary")
+    boosted, _ = _bagged("hist_gradient_boosting", "binary")
+    model = TabularModel(
+        schema=forest.schema, metric="log_loss", members=[boosted.members[0], forest.members[0]], weights=[0.5, 0.5]
+    )
+    calls = iter(range(100))
+    report = compile_models([model], frame.drop(columns="target"), time_left=lambda: 1.5 - next(calls))
+    assert report.compiled == 2 and report.families == ["random_forest", "random_forest"]
+    assert model.members[0].compiled is None  # the boosting member got no time
