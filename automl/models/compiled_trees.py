@@ -83,7 +83,7 @@ class CompiledTrees:
 
         values = np.asarray(Z, dtype=np.float32 if self._float32 else np.float64)
         if self._float32:
-            values = values.astype(np.float64)  # float32 values, compared in double as scikit-learn does
+            values = values.astype(np.float64)  # float32 values, compared in double as the library does
         out = treelite.gtil.predict(self._model, values, nthread=1 if len(values) <= SMALL_ROWS else -1)
         out = out.reshape(len(values), -1)
         if not self._classes:
@@ -94,11 +94,24 @@ class CompiledTrees:
 
     def predict(self, Z: Any) -> np.ndarray:
         """A regressor's values, as the estimator's `predict`."""
-        return self.raw(Z) if self.handles(Z) else self.estimator.predict(Z)
+        return self._treelite_or(self.estimator.predict, Z)
 
     def predict_proba(self, Z: Any) -> np.ndarray:
         """A classifier's probabilities, as the estimator's `predict_proba`."""
-        return self.raw(Z) if self.handles(Z) else self.estimator.predict_proba(Z)
+        return self._treelite_or(self.estimator.predict_proba, Z)
+
+    def _treelite_or(self, library: Any, Z: Any) -> np.ndarray:
+        """Treelite's answer where it takes the batch; should it ever fail, it logs once and
+        the library answers this call and every later one (a served model slows, not fails)."""
+        if self.handles(Z):
+            try:
+                return self.raw(Z)
+            except Exception:
+                logger.exception(
+                    "Treelite prediction failed; %s's own is used from now on", type(self.estimator).__name__
+                )
+                self._model = None
+        return library(Z)
 
 
 def _float32_input() -> tuple[type, ...]:

@@ -196,3 +196,13 @@ def test_forests_are_compiled_before_boosters_while_time_lasts():
     report = compile_models([model], frame.drop(columns="target"), time_left=lambda: 1.5 - next(calls))
     assert report.compiled == 2 and report.families == ["random_forest", "random_forest"]
     assert model.members[0].compiled is None  # the boosting member got no time
+
+
+def test_a_treelite_failure_at_prediction_hands_over_to_the_library(caplog):
+    model, frame = _bagged("random_forest", "binary")
+    expected = model.predict_raw(frame.head(3))
+    compile_models([model], frame.drop(columns="target"))
+    compiled = model.members[0].compiled[0]
+    compiled._model = object()  # not a Treelite model: its prediction raises
+    np.testing.assert_allclose(model.predict_raw(frame.head(3)), expected, rtol=1e-9, atol=1e-6)
+    assert compiled._model is None and "Treelite prediction failed" in caplog.text
