@@ -137,8 +137,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from automl.job import ray_session
     from serve import HAPROXY_PRELOAD, chosen_ingress, deploy, ingress_environment
 
-    address = args.address
-    config = chosen_ingress(serve_config(args), joins_cluster=address != "local" and (bool(address) or running_ray()))
+    address, requested = args.address, serve_config(args)
+    # auto also looks for a Ray that `ray start` left here; an explicit haproxy starts its own
+    found = bool(address or os.environ.get("RAY_ADDRESS")) or (requested.ingress == "auto" and running_ray())
+    config = chosen_ingress(requested, joins_cluster=address != "local" and found)
     preload: tuple[str, ...] = ()
     if config.ingress == "haproxy":
         os.environ.update(ingress_environment(config))
