@@ -1,7 +1,7 @@
 """Compiling a final model's tree ensembles (`models.compiled_trees`) before it is saved.
 
-Each fold model of a random forest, extra trees or histogram boosting member gets its
-Treelite form, checked against the library's predictions on the job's sample rows as
+Each fold model of a random forest, extra trees, histogram boosting, XGBoost or LightGBM
+member gets its Treelite form, checked against the library's predictions on the job's sample rows as
 that model sees them. Compiling runs inside the job's budget: it stops when `time_left`
 runs out, and a fold model left uncompiled predicts through its library as before.
 """

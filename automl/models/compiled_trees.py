@@ -50,7 +50,10 @@ class CompiledTrees:
         self._model = model
         self.estimator = estimator
         self.max_rows = max_rows
-        self._float32 = isinstance(estimator, _float32_input()) or _booster_kind(estimator) == "xgboost"
+        #: scikit-learn's forests round their input to float32 and compare it with float64
+        #: thresholds; XGBoost's thresholds are float32 too, so its rows go as float32
+        self._float32 = isinstance(estimator, _float32_input())
+        self._xgboost = _booster_kind(estimator) == "xgboost"
         self._classes = len(getattr(estimator, "classes_", ()))
 
     def __getstate__(self) -> dict[str, Any]:
@@ -81,7 +84,7 @@ class CompiledTrees:
         """Treelite's output for dense rows: probabilities (n, classes) or values (n,)."""
         import treelite
 
-        values = np.asarray(Z, dtype=np.float32 if self._float32 else np.float64)
+        values = np.asarray(Z, dtype=np.float32 if self._float32 or self._xgboost else np.float64)
         if self._float32:
             values = values.astype(np.float64)  # float32 values, compared in double as the library does
         out = treelite.gtil.predict(self._model, values, nthread=1 if len(values) <= SMALL_ROWS else -1)
