@@ -1,7 +1,7 @@
 """Distributed AutoML on Ray: search, ensembles, serving.
 
-The public surface is small: `AutoML`, the scikit-learn estimators, `JobSpec`, and the
-typed errors a user can cause.
+The public surface is small: `AutoML`, the scikit-learn estimators, `JobSpec`,
+`benchmark_strategies` and `replay_benchmark` (search strategies compared), and the typed errors a user can cause.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "AutoML": "automl.api",
+    "benchmark_strategies": "automl.api",
+    "replay_benchmark": "automl.api",
     "AutoMLClassifier": "automl.estimators",
     "AutoMLRegressor": "automl.estimators",
     "JobSpec": "automl.spec",

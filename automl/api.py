@@ -159,3 +159,64 @@ class AutoML:
         am = cls(task=model.task, metric=model.metric)
         am.model_ = model
         return am
+
+
+def benchmark_strategies(
+    suite: str | Path,
+    strategies: list[Any],
+    *,
+    output: str | Path,
+    time_budget_s: float | None = None,
+    max_trials: int | None = None,
+    seeds: int = 1,
+    tables: list[str] | None = None,
+    models: list[str] | None = None,
+    cv_folds: int = 5,
+    cpus_per_run: float = 1.0,
+    portfolio: bool = False,
+    early_stopping: bool = False,
+) -> Any:
+    """Compare search strategies on a suite (as `automl benchmark`); resumable in `output`.
+
+    Args:
+        suite: a suite YAML, or a directory of tables with `manifest.json`.
+        strategies: registered strategy names, or `Strategy` entries.
+        output: the benchmark directory; calling again with it runs only what is missing.
+        time_budget_s, max_trials: each run's budget (exactly one of them).
+        seeds: seeds per strategy and table.
+        tables, models: only these tables of the suite, these model families.
+        cpus_per_run: each run's CPU share; as many runs go at once as the cluster holds.
+        portfolio, early_stopping: off by default, so each strategy starts cold.
+
+    Returns:
+        A `BenchmarkResult`: the runs it ran and skipped, failures, and the report's path.
+    """
+    from automl.benchmark import RunSettings, load_suite, run_benchmark
+
+    settings = RunSettings(
+        time_budget_s=time_budget_s,
+        max_trials=max_trials,
+        cv_folds=cv_folds,
+        cpus_per_run=cpus_per_run,
+        portfolio=portfolio,
+        early_stopping=early_stopping,
+        models=tuple(models) if models else None,
+    )
+    return run_benchmark(load_suite(suite).select(tables), strategies, settings, seeds=seeds, output=output)
+
+
+def replay_benchmark(
+    benchmark_dir: str | Path,
+    *,
+    strategies: list[str] | None = None,
+    seeds: int = 30,
+    max_trials: int = 100,
+    time_budget_s: float | None = None,
+) -> Path:
+    """Replay strategies on a surrogate of a benchmark's recorded evaluations (on a
+    simulated clock of the benchmark's budget, or `time_budget_s`); the report's path."""
+    from automl.benchmark.replay import run_replay
+
+    return run_replay(
+        benchmark_dir, strategies=strategies, seeds=seeds, max_trials=max_trials, time_budget_s=time_budget_s
+    )

@@ -221,10 +221,50 @@ def _cmd_stop(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    from automl.benchmark import RunSettings, load_suite, run_benchmark
+    from automl.search.strategies import get_strategy, strategy_names
+
+    if args.list:
+        for name in strategy_names():
+            strategy = get_strategy(name)
+            missing = strategy.missing()
+            print(f"{name}: {strategy.space}" + (f" [unavailable: {missing}]" if missing else ""))
+        return EXIT_OK
+    strategies = args.strategies or None
+    if args.replay:
+        from automl.benchmark.replay import run_replay
+
+        seeds, trials = args.seeds or 30, args.max_trials or 100
+        report = run_replay(
+            args.replay, strategies=strategies, seeds=seeds, max_trials=trials, time_budget_s=args.time_budget
+        )
+        print(report)
+        return EXIT_OK
+    if not args.suite or not args.output:
+        raise DataError("automl benchmark needs a SUITE and --output DIR (or --replay DIR, or --list)")
+    if not strategies:
+        raise DataError("name the strategies to compare: --strategies A,B,... (automl benchmark --list shows them)")
+    settings = RunSettings(
+        time_budget_s=args.time_budget,
+        max_trials=args.max_trials,
+        cv_folds=args.cv_folds,
+        cpus_per_run=args.cpus_per_run,
+        portfolio=args.portfolio,
+        early_stopping=args.early_stopping,
+        models=tuple(args.models) if args.models else None,
+    )
+    suite = load_suite(args.suite).select(args.tables)
+    result = run_benchmark(suite, strategies, settings, seeds=args.seeds or 1, output=args.output)
+    if result.report is not None:
+        print(result.report)
+    return EXIT_INTERNAL if result.failed else EXIT_OK  # a run that raised is not the user's input
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="automl", description="Distributed AutoML on Ray.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_fit, _add_job_commands, _add_model_commands, _add_serve, _add_cluster_commands):
+    for add in (_add_fit, _add_job_commands, _add_model_commands, _add_serve, _add_cluster_commands, _add_benchmark):
         add(commands)
     return parser
 
@@ -327,6 +367,32 @@ def _add_cluster_commands(commands: Commands) -> None:
         if name == "logs":
             command.add_argument("--follow", action="store_true", help="keep printing until the job ends")
         command.set_defaults(handler=handler)
+
+
+def _add_benchmark(commands: Commands) -> None:
+    bench = commands.add_parser(
+        "benchmark", help="compare search strategies on a suite of tables (same folds, budget, seeds)"
+    )
+    bench.add_argument("suite", nargs="?", help="a suite YAML, or a directory of tables with manifest.json")
+    bench.add_argument("--strategies", type=_comma_list, metavar="A,B,...", help="strategies to compare (see --list)")
+    budget = bench.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--time-budget", type=float, metavar="SECONDS", help="each run's search time (replay: simulated instead)"
+    )
+    budget.add_argument("--max-trials", type=int, metavar="N", help="each run's configurations (replay: at most)")
+    bench.add_argument("--seeds", type=int, metavar="N", help="seeds per strategy and table (default 1; replay 30)")
+    bench.add_argument("--output", metavar="DIR", help="benchmark directory: run the same command again to resume")
+    bench.add_argument("--tables", type=_comma_list, metavar="A,B,...", help="only these tables of the suite")
+    bench.add_argument("--models", type=_comma_list, metavar="A,B,...", help="model families (default: all)")
+    bench.add_argument("--cv-folds", type=int, default=5, metavar="K", help="folds of every run (default 5)")
+    bench.add_argument("--cpus-per-run", type=float, default=1.0, metavar="N", help="each run's CPU share (default 1)")
+    bench.add_argument("--portfolio", action="store_true", help="start from the portfolio (default: each starts cold)")
+    bench.add_argument(
+        "--early-stopping", action="store_true", help="boosting stops early (default: rounds are searched)"
+    )
+    bench.add_argument("--replay", metavar="DIR", help="replay the strategies on a surrogate of DIR's evaluations")
+    bench.add_argument("--list", action="store_true", help="list the registered strategies")
+    bench.set_defaults(handler=_cmd_benchmark)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,6 +7,7 @@ downstream can trust it; the key names are a public contract (DESIGN.md section 
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from automl.errors import SpecError, first_line, validation_message
 
 Task = Literal["auto", "binary", "multiclass", "regression"]
-STRATEGIES = ("tpe", "random", "qmc", "cmaes")
+#: the built-in search strategies (`search.strategies` holds what each one is)
+STRATEGIES = ("tpe", "random", "qmc", "cmaes", "gp", "tpe-asha", "tpe-hyperband")
+#: a strategy that needs a module beyond the core: the module and the install that provides it
+STRATEGY_NEEDS = {"gp": ("torch", 'pip install -e ".[gp]" --extra-index-url https://download.pytorch.org/whl/cpu')}
 
 
 class _Strict(BaseModel):
@@ -82,6 +86,9 @@ class SearchSpec(_Strict):
     def _known_strategy(cls, value: str) -> str:
         if value not in STRATEGIES:
             raise ValueError(f"unknown strategy {value!r}; choose one of {', '.join(STRATEGIES)}")
+        if value in STRATEGY_NEEDS and importlib.util.find_spec(STRATEGY_NEEDS[value][0]) is None:
+            module, install = STRATEGY_NEEDS[value]
+            raise ValueError(f"strategy {value!r} needs {module}, which is not installed: {install}")
         return value
 
     @field_validator("models")
@@ -230,7 +237,7 @@ OPTIONS: tuple[Option, ...] = (
         flag="--time-budget",
     ),
     Option("max_trials", ("budget", "max_trials"), "stop after this many trials", int),
-    Option("strategy", ("search", "strategy"), "Optuna sampler", choices=STRATEGIES),
+    Option("strategy", ("search", "strategy"), "search strategy (sampler, and scheduler)", choices=STRATEGIES),
     Option("models", ("search", "models"), "model families to search (default: all)", is_list=True),
     Option("cv_folds", ("search", "cv_folds"), "folds of the cross-validation", int),
     Option("seed", ("search", "seed"), "seeds folds, sampler and models", int),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -209,12 +210,20 @@ def fit_pipeline(
     )
 
 
-def evaluate_config(config: dict[str, Any], data: TrialData) -> TrialOutcome:
-    """Cross-validate one configuration; failures are captured in the outcome."""
+#: called after each fold with the fold number (1-based) and the fold scores so far
+FoldCallback = Callable[[int, list[float]], None]
+
+
+def evaluate_config(config: dict[str, Any], data: TrialData, on_fold: FoldCallback | None = None) -> TrialOutcome:
+    """Cross-validate one configuration; failures are captured in the outcome.
+
+    `on_fold` hears of each fold as it ends (a scheduler's fidelity); it may raise
+    `TrialStopped` to end the trial there.
+    """
     family_key, params = split_config(config)
     outcome = TrialOutcome(family=family_key, params=params)
     try:
-        _cross_validate(outcome, data)
+        _cross_validate(outcome, data, on_fold)
     except TrialStopped as exc:
         outcome.error, outcome.stopped = str(exc), True
         outcome.fold_models = outcome.out_of_fold = None
@@ -297,7 +306,7 @@ def _fold_round_deadline(deadline: float | None, fold: int, n_folds: int, after_
     return now + max(0.0, ROUND_TIME_SHARE * share - after_s)
 
 
-def _cross_validate(outcome: TrialOutcome, data: TrialData) -> None:
+def _cross_validate(outcome: TrialOutcome, data: TrialData, on_fold: FoldCallback | None = None) -> None:
     family = data.families[outcome.family]
     metric = get_metric(data.metric)
     regression = data.schema.task == "regression"
@@ -337,6 +346,8 @@ def _cross_validate(outcome: TrialOutcome, data: TrialData) -> None:
         models.append(pipeline)
         if reached is not None:
             rounds.append(reached)
+        if on_fold is not None:
+            on_fold(fold, list(scores))
         if not family.early_stopping:  # the round clock shortens its later folds instead
             _check_time(data, started, len(models))
     outcome.rounds = tuple(rounds)

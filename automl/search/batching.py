@@ -26,7 +26,7 @@ from typing import Any
 from ray.tune.search import Searcher
 
 from automl.pipeline.trial import MODEL_KEY, TrialStatus
-from automl.search.batching_keys import BATCH_KEY, EXPECTED_KEY, IDS_KEY
+from automl.search.batching_keys import BATCH_KEY, EXPECTED_KEY, IDS_KEY, REPORT_FOLDS_KEY
 
 #: seconds of work a batch aims for. Longer than a trial actor takes to start (our imports
 #: take seconds on a small machine): with shorter trials, Tune hands a staged trial to a
@@ -65,6 +65,8 @@ class BatchingSearcher(Searcher):
             towards `max_configs`).
         prior_pace: seconds a configuration of each family is expected to take until one
             has been measured (from the table's size and the job's timing of its fallback).
+        report_folds: one configuration per Tune trial, reporting each fold as it ends
+            (a strategy whose scheduler stops trials early).
     """
 
     def __init__(
@@ -79,12 +81,14 @@ class BatchingSearcher(Searcher):
         concurrency: int = 1,
         already_suggested: int = 0,
         prior_pace: dict[str, float] | None = None,
+        report_folds: bool = False,
     ) -> None:
         super().__init__(metric=metric, mode=mode)
         self.inner = inner
         self.max_configs = max_configs
         self.target_batch_s = target_batch_s
-        self.max_batch = max_batch
+        self.max_batch = 1 if report_folds else max_batch
+        self.report_folds = report_folds
         self.concurrency = concurrency
         self.suggested = already_suggested
         self._batches: dict[str, tuple[list[str], list[dict[str, Any]]]] = {}
@@ -120,6 +124,7 @@ class BatchingSearcher(Searcher):
                 BATCH_KEY: [retry_config],
                 IDS_KEY: [retry_id],
                 EXPECTED_KEY: [self.expected_seconds(retry_config)],
+                REPORT_FOLDS_KEY: self.report_folds,
             }
         if self.max_configs is not None and self.suggested >= self.max_configs:
             return None if self._batches else Searcher.FINISHED  # a crash may still need retries
@@ -140,7 +145,7 @@ class BatchingSearcher(Searcher):
             return Searcher.FINISHED
         self._batches[trial_id] = (ids, configs)
         self.suggested += len(configs)
-        return {BATCH_KEY: configs, IDS_KEY: ids, EXPECTED_KEY: expected}
+        return {BATCH_KEY: configs, IDS_KEY: ids, EXPECTED_KEY: expected, REPORT_FOLDS_KEY: self.report_folds}
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         ids, configs = self._batches.pop(trial_id, ([], []))

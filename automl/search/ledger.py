@@ -88,10 +88,12 @@ class TrialLedger:
             self._batches[trial_id] = Batch(trial_id, list(ids), list(configs))
         return self._batches[trial_id]
 
-    def report(self, trial_id: str, statuses: Iterable[tuple[str, float | None]]) -> None:
-        """What the batch's worker reported: one (status, score) per configuration."""
+    def report(self, trial_id: str, statuses: Iterable[tuple[str, float | None]], why: str | None = None) -> None:
+        """What the batch's worker reported: one (status, score) per configuration, and
+        (a fold's report) why the trial ends there if its scheduler stops it."""
         batch = self._batches[trial_id]
         batch.reported = [(TrialStatus(status), score) for status, score in statuses]
+        batch.error = why
         if self.first_done_at is None and any(s is TrialStatus.DONE for s, _ in batch.reported):
             self.first_done_at = time.monotonic()
 

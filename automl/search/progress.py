@@ -21,7 +21,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from automl.evaluation.metrics import Metric
 from automl.pipeline.trial import TrialStatus
-from automl.search.batching_keys import BATCH_KEY, IDS_KEY
+from automl.search.batching_keys import BATCH_KEY, IDS_KEY, PARTIAL_KEY
 from automl.search.ledger import TrialLedger
 
 # Without a terminal, print a status line at most this often (logs stay readable).
@@ -86,7 +86,7 @@ class SearchMonitor(Callback):
     def on_trial_result(
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
     ) -> None:
-        self.ledger.report(self._batch_of(trial), result.get("outcomes", []))
+        self.ledger.report(self._batch_of(trial), result.get("outcomes", []), result.get(PARTIAL_KEY))
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         self.ledger.finish(self._batch_of(trial))

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
+import optuna
 import ray
 from ray import tune
 from ray.actor import ActorHandle
@@ -34,11 +35,12 @@ from automl.search.ledger import TrialLedger
 from automl.search.portfolio import portfolio_points
 from automl.search.progress import SearchMonitor
 from automl.search.resume import remaining_defaults, restored_storage
-from automl.search.space import ConditionalSpace, make_sampler, quiet_optuna
+from automl.search.space import ConditionalSpace, quiet_optuna
 from automl.search.store import TrialStore
+from automl.search.strategies import FallbackCounter, Strategy, get_strategy
 from automl.search.tuner import run_tuner
 from automl.search.warm_start import WarmStart, driver_points
-from automl.search.worker import pin_threads, run_trial
+from automl.search.worker import SearchTrainable, pin_threads
 
 #: with less of the time budget left than this, a resumed search starts no Tune trials:
 #: they would be stopped before a configuration could finish
@@ -49,7 +51,8 @@ MIN_SEARCH_BUDGET_S = 1.0
 class SearchSettings:
     """How to search: strategy, limits and resources (validated upstream by `JobSpec`)."""
 
-    strategy: str = "tpe"
+    #: a registered strategy's name, or the entry itself (`search.strategies`)
+    strategy: str | Strategy = "tpe"
     seed: int = 0
     max_trials: int | None = None
     time_budget_s: float | None = None
@@ -87,6 +90,9 @@ class SearchSettings:
     #: measured (`cost.prior_pace`): batches are sized, and configurations that cannot
     #: finish in the time left are not started, from the first configuration on
     prior_pace: dict[str, float] = field(default_factory=dict)
+    #: evaluate the portfolio and the families' defaults first; off, every configuration
+    #: is the strategy's own (a cold start, as a strategy comparison wants)
+    start_points: bool = True
 
 
 class StoredModels(Mapping[str, list[Pipeline]]):
@@ -138,6 +144,9 @@ class SearchResult:
     first_result_s: float | None = None  # from the call to the first finished trial
     retried: int = 0  # trials run again after their worker or node died
     concurrency: int = 1  # trials run at once, at most (the job's share of the cluster)
+    #: parameters the sampler chose from its model of the space ("relative") and one at a
+    #: time ("independent"; at random for the strategies with `random_fallback`)
+    sampled: dict[str, int] = field(default_factory=dict)
 
     def close(self) -> None:
         """End the store that holds the fold models (they stay available if fetched)."""
@@ -164,6 +173,7 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
         callbacks: more Tune callbacks (monitoring hooks), called after the progress monitor.
     """
     started = time.monotonic()
+    strategy = get_strategy(settings.strategy)
     journal, scratch = _open_journal(settings)
     restored = _restore(journal, settings)
     budget = _apply_limits(data, settings, restored.elapsed_s)
@@ -171,6 +181,7 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
     left = None if settings.max_trials is None else settings.max_trials - len(restored.outcomes)
     store = _start_store(data, settings, journal, restored.elapsed_s)
     ledger = TrialLedger(restored.outcomes)
+    sampler = FallbackCounter(strategy.make_sampler(settings.seed))
     try:
         resources = _trial_resources(settings)
         concurrency = _concurrency(settings, resources, left)
@@ -182,7 +193,7 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
                 max_trials=settings.max_trials,
                 show=settings.show_progress,
             )
-            starting = remaining_defaults(_first_points(data, settings), restored)
+            starting = remaining_defaults(_first_points(data, settings), restored) if settings.start_points else []
             # a trial count is Tune's to keep: the driver's configurations would be more
             warm = (
                 [] if left is not None else driver_points(starting, settings.prior_pace, budget, settings.floor_config)
@@ -190,8 +201,14 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
             warm_start = WarmStart(warm, data, store).start()
             try:
                 with quiet_optuna():
-                    searcher = _searcher(data, settings, restored, concurrency, [p for p in starting if p not in warm])
-                    trainable = tune.with_resources(tune.with_parameters(run_trial, data=data, store=store), resources)
+                    searcher = _searcher(
+                        data, settings, restored, concurrency, [p for p in starting if p not in warm], sampler, strategy
+                    )
+                    trainable = tune.with_resources(
+                        tune.with_parameters(SearchTrainable(uuid.uuid4().hex[:8]), data=data, store=store), resources
+                    )
+                    mode, folds = get_metric(data.metric).mode, len(data.folds)
+                    scheduler = None if strategy.scheduler is None else strategy.scheduler("score", mode, folds)
                     run_tuner(
                         trainable,
                         searcher,
@@ -199,6 +216,7 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
                         budget_s=budget,
                         concurrency=concurrency,
                         max_retries=settings.max_retries,
+                        scheduler=scheduler,
                     )
             finally:
                 for trial_id, outcome in warm_start.finish().items():
@@ -216,6 +234,7 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
         first_result_s=first,
         retried=ledger.retried,
         concurrency=concurrency,
+        sampled=sampler.counts(),
     )
 
 
@@ -312,9 +331,11 @@ def _searcher(
     restored: JournalState,
     concurrency: int,
     points: list[dict[str, Any]],
+    sampler: optuna.samplers.BaseSampler,
+    strategy: Strategy,
 ) -> BatchingSearcher:
     """Optuna over the families' conditional space, starting from `points`, with a resumed
-    search's history, batched."""
+    search's history, batched unless the strategy's scheduler weighs trials fold by fold."""
     metric = get_metric(data.metric)
     space = ConditionalSpace(data.families, data.folds.n_rows, data.schema.task)
     optuna_search = OptunaSearch(
@@ -322,7 +343,7 @@ def _searcher(
         metric="score",
         mode=metric.mode,
         points_to_evaluate=points,
-        sampler=make_sampler(settings.strategy, settings.seed),
+        sampler=sampler,
         storage=restored_storage(restored.outcomes, space, metric.mode) if restored.outcomes else None,
     )
     return BatchingSearcher(
@@ -334,6 +355,7 @@ def _searcher(
         concurrency=concurrency,
         already_suggested=len(restored.outcomes),
         prior_pace=settings.prior_pace,
+        report_folds=not strategy.batched,
     )
 
 

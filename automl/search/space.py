@@ -8,7 +8,6 @@ families' `n_estimators` are separate dimensions for the sampler.
 from __future__ import annotations
 
 import contextlib
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -69,28 +68,7 @@ def default_points(families: dict[str, ModelFamily], n_rows: int, task: str) -> 
 
 
 def make_sampler(strategy: str, seed: int) -> optuna.samplers.BaseSampler:
-    """The Optuna sampler for a strategy name (see `spec.STRATEGIES`).
+    """The Optuna sampler of a registered strategy (see `search.strategies`)."""
+    from automl.search.strategies import get_strategy
 
-    Optuna warns that the options a conditional space needs (TPE's `group`, the QMC
-    sampler) are experimental; the warning helps no user, so it is silenced here, where
-    they are constructed.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return _sampler(strategy, seed)
-
-
-def _sampler(strategy: str, seed: int) -> optuna.samplers.BaseSampler:
-    if strategy == "tpe":
-        # multivariate + group model the conditional space jointly; constant_liar keeps
-        # parallel workers from proposing the same point.
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
-    if strategy == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if strategy == "qmc":
-        return optuna.samplers.QMCSampler(
-            seed=seed, scramble=True, warn_asynchronous_seeding=False, warn_independent_sampling=False
-        )
-    if strategy == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    raise ValueError(f"unknown strategy {strategy!r}")
+    return get_strategy(strategy).make_sampler(seed)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from ray import tune
 from ray.tune import Callback, Trainable
 from ray.tune.experiment import Trial
+from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import Searcher
 
 from automl.compat import tune_actor_env_defaults
@@ -44,6 +45,7 @@ def run_tuner(
     budget_s: float | None,
     concurrency: int,
     max_retries: int,
+    scheduler: TrialScheduler | None = None,
 ) -> None:
     """Run Tune to the end of the search; its own files go to a scratch directory.
 
@@ -54,6 +56,7 @@ def run_tuner(
         budget_s: the time budget left (None: none).
         concurrency: Tune trials at once, at most.
         max_retries: runs again of a trial whose worker or node died.
+        scheduler: stops trials early on what they report (None: Tune's FIFO).
     """
     storage = tempfile.mkdtemp(prefix="automl-tune-")
     try:
@@ -62,6 +65,7 @@ def run_tuner(
                 trainable,
                 tune_config=tune.TuneConfig(
                     search_alg=searcher,
+                    scheduler=scheduler,
                     num_samples=-1,  # the searcher ends the search after max_trials configurations
                     time_budget_s=budget_s,
                     max_concurrent_trials=concurrency,

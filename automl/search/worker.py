@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import ray
 from ray import tune
 from ray.actor import ActorHandle
@@ -23,7 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from automl.evaluation.metrics import get_metric
 from automl.pipeline.trial import TrialData, TrialOutcome, TrialStatus, evaluate_config, split_config
-from automl.search.batching_keys import BATCH_KEY, EXPECTED_KEY, IDS_KEY
+from automl.search.batching_keys import BATCH_KEY, EXPECTED_KEY, IDS_KEY, PARTIAL_KEY, REPORT_FOLDS_KEY
 from automl.search.store import ModelThresholds, TrialStore, status_of
 
 #: how long a worker ending a hung batch waits for the store to take its outcomes: the
@@ -59,7 +60,8 @@ def run_trial(config: dict[str, Any], data: TrialData, store: ActorHandle[TrialS
 
     One store call and one Tune report per batch, whatever its size (plus one to learn
     which of the batch's configurations the store already holds: a batch run again after
-    its worker died does not evaluate those again).
+    its worker died does not evaluate those again). A scheduler's trial, one
+    configuration, also reports after each fold but the last (`_fold_reporter`).
     """
     pin_threads(data.n_threads)
     metric = get_metric(data.metric)
@@ -81,10 +83,11 @@ def run_trial(config: dict[str, Any], data: TrialData, store: ActorHandle[TrialS
             outcome = TrialOutcome(family, params, error=reason, stopped=True)
         else:
             limits = replace(data, max_trial_s=None) if item == data.floor_config else data
+            on_fold = _fold_reporter(len(data.folds)) if config.get(REPORT_FOLDS_KEY) and len(ids) == 1 else None
             with _watchdog(
                 limits, functools.partial(_end_hung_batch, store, outcomes, ids[index:], items[index:], data)
             ):
-                outcome = evaluate_config(item, limits)
+                outcome = evaluate_config(item, limits, on_fold)
         if outcome.ok and not bar.wants(outcome.score, outcome.family):
             # not an ensemble candidate: its models and out-of-fold rows are never needed
             outcome.fold_models = outcome.out_of_fold = None
@@ -97,7 +100,54 @@ def run_trial(config: dict[str, Any], data: TrialData, store: ActorHandle[TrialS
     statuses = [known[key] if key in known else status_of(outcomes[key]) for key in ids]
     scores = [score for status, score in statuses if status is TrialStatus.DONE and score is not None]
     best = (max if metric.greater_is_better else min)(scores) if scores else math.nan
-    tune.report({"score": best, "outcomes": statuses, "seconds": [seconds.get(key) for key in ids]})
+    tune.report(
+        {
+            "score": best,
+            "outcomes": statuses,
+            "seconds": [seconds.get(key) for key in ids],
+            "fold_scores": [outcomes[key].fold_scores if key in outcomes else [] for key in ids],
+        }
+    )
+
+
+def _fold_reporter(n_folds: int) -> Callable[[int, list[float]], None]:
+    """Report each fold but the last to Tune (the last one's report is the trial's own):
+    the mean score so far, the fidelity a scheduler weighs. Tune's function trials report
+    synchronously, so a trial its scheduler stops ends here, before its next fold."""
+
+    def report(fold: int, scores: list[float]) -> None:
+        if fold >= n_folds:
+            return
+        tune.report(
+            {
+                "score": float(np.mean(scores)),
+                "outcomes": [(TrialStatus.STOPPED, None)],
+                "seconds": [None],  # not a whole configuration's pace
+                "fold_scores": [scores],
+                PARTIAL_KEY: f"stopped by its scheduler after {fold} of {n_folds} folds",
+            }
+        )
+
+    return report
+
+
+class SearchTrainable:
+    """`run_trial` under a name of this search's own.
+
+    Tune keys a trainable, and the parameters `tune.with_parameters` puts in the object
+    store, by the trainable's name and `str()` in a registry the whole Ray job shares:
+    two searches running at once in one job (a benchmark's runs are tasks of one job)
+    would otherwise read each other's data.
+    """
+
+    def __init__(self, tag: str) -> None:
+        self.__name__ = f"automl_trial_{tag}"
+
+    def __call__(self, config: dict[str, Any], data: TrialData, store: ActorHandle[TrialStore]) -> None:
+        run_trial(config, data, store)
+
+    def __str__(self) -> str:
+        return self.__name__
 
 
 @contextlib.contextmanager
