@@ -20,7 +20,7 @@ from automl.errors import SpecError, first_line, validation_message
 
 Task = Literal["auto", "binary", "multiclass", "regression"]
 #: the built-in search strategies (`search.strategies` holds what each one is)
-STRATEGIES = ("tpe", "random", "qmc", "cmaes", "gp", "tpe-asha", "tpe-hyperband")
+STRATEGIES = ("tpe", "random", "qmc", "cmaes", "gp", "cmaes-family", "gp-family", "tpe-asha", "tpe-hyperband")
 #: a strategy that needs a module beyond the core: the module and the install that provides it
 STRATEGY_NEEDS = {"gp": ("torch", 'pip install -e ".[gp]" --extra-index-url https://download.pytorch.org/whl/cpu')}
 
@@ -86,8 +86,9 @@ class SearchSpec(_Strict):
     def _known_strategy(cls, value: str) -> str:
         if value not in STRATEGIES:
             raise ValueError(f"unknown strategy {value!r}; choose one of {', '.join(STRATEGIES)}")
-        if value in STRATEGY_NEEDS and importlib.util.find_spec(STRATEGY_NEEDS[value][0]) is None:
-            module, install = STRATEGY_NEEDS[value]
+        needs = STRATEGY_NEEDS.get(value.removesuffix("-family"))
+        if needs is not None and importlib.util.find_spec(needs[0]) is None:
+            module, install = needs
             raise ValueError(f"strategy {value!r} needs {module}, which is not installed: {install}")
         return value
 

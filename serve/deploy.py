@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 from pathlib import Path
 from typing import Any, cast
@@ -71,10 +72,30 @@ def chosen_ingress(config: ServeConfig, joins_cluster: bool) -> ServeConfig:
     return config.model_copy(update={"ingress": "haproxy" if haproxy else "proxy"})
 
 
+#: HAProxy's side ports are picked from here: above Ray's worker ports (10002-19999) and
+#: below the kernel's ephemeral range, from which Ray's processes take ports while HAProxy
+#: starts (a free ephemeral port picked now can be taken before HAProxy binds it)
+SIDE_PORT_LOW = 20_000
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port free now, outside the ephemeral range where the OS could hand it to another
+    process before HAProxy binds it (the ephemeral range itself if nothing else is free)."""
+    try:
+        ephemeral_low = int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32_768
+    candidates = list(range(SIDE_PORT_LOW, max(SIDE_PORT_LOW, ephemeral_low)))
+    random.shuffle(candidates)  # two instances starting at once rarely try the same port
+    for port in [*candidates[:200], 0]:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise OSError("no free port on 127.0.0.1")
 
 
 # Replicas run our handlers on Serve's own event loop rather than on a second loop in a

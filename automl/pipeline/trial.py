@@ -217,8 +217,8 @@ FoldCallback = Callable[[int, list[float]], None]
 def evaluate_config(config: dict[str, Any], data: TrialData, on_fold: FoldCallback | None = None) -> TrialOutcome:
     """Cross-validate one configuration; failures are captured in the outcome.
 
-    `on_fold` hears of each fold as it ends (a scheduler's fidelity); it may raise
-    `TrialStopped` to end the trial there.
+    `on_fold` hears of each fold as it ends (a scheduler's fidelity); when the scheduler
+    stops the trial there, Tune ends the trial's thread inside that call.
     """
     family_key, params = split_config(config)
     outcome = TrialOutcome(family=family_key, params=params)

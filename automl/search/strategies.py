@@ -172,6 +172,18 @@ def _gp(seed: int) -> BaseSampler:
     return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False)
 
 
+def _cmaes_family(seed: int) -> BaseSampler:
+    from automl.search.family_split import FamilySplitSampler
+
+    return FamilySplitSampler(_cmaes, seed)
+
+
+def _gp_family(seed: int) -> BaseSampler:
+    from automl.search.family_split import FamilySplitSampler
+
+    return FamilySplitSampler(_gp, seed)
+
+
 #: ASHA's rungs on folds done: with 5 folds, a trial is weighed after 1, 2 and 4
 ASHA_REDUCTION = 2
 
@@ -228,6 +240,20 @@ register_strategy(
         _gp,
         random_fallback=True,
         space="a Gaussian process that " + _INTERSECTION,
+        requires={STRATEGY_NEEDS["gp"][0]: STRATEGY_NEEDS["gp"][1]},
+    )
+)
+_SPLIT = (
+    "the family by univariate TPE before the trial runs, then {} of that family's own over its fixed space "
+    "(random until the family's first trials finish)"
+)
+register_strategy(Strategy("cmaes-family", _cmaes_family, random_fallback=True, space=_SPLIT.format("a CMA-ES")))
+register_strategy(
+    Strategy(
+        "gp-family",
+        _gp_family,
+        random_fallback=True,
+        space=_SPLIT.format("a Gaussian process"),
         requires={STRATEGY_NEEDS["gp"][0]: STRATEGY_NEEDS["gp"][1]},
     )
 )

@@ -1,18 +1,26 @@
 """The strategy benchmark end to end on real Ray: runs as Ray tasks, traces, report, resume,
-a strategy registered here, the fold reports a scheduler acts on, and reproducibility."""
+a strategy registered here, the fold reports a scheduler acts on, reproducibility, and the
+replay (on a benchmark directory of synthetic traces)."""
 
 from __future__ import annotations
 
-import shutil
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import ray
 import strategy_plugins
+from fake_benchmark import STRATEGIES, write_fake_benchmark
 from tables import make_mixed_table
 
 from automl.benchmark import RunSettings, load_suite, run_benchmark
-from automl.benchmark.runs import META, TRACE, RunKey, read_run
+from automl.benchmark.replay import run_replay
+from automl.benchmark.runs import META, RunKey, read_run
 from automl.search.strategies import Strategy, register_strategy, unregister_strategy
 
 SETTINGS = RunSettings(max_trials=3, cv_folds=3, models=("linear", "knn"))
@@ -96,16 +104,54 @@ def test_the_same_seed_proposes_the_same_configurations_again(bench, suite, tmp_
     pd.testing.assert_series_equal(first["score"], second["score"])
 
 
-def test_a_benchmark_run_again_runs_only_what_is_missing(bench, suite):
-    output, _ = bench
-    finished = RunKey("reg", "tpe", 0)
-    killed = RunKey("bin", "test-first-fold", 0)  # as a killed run leaves it: a trace, no meta.json
-    (killed.directory(output) / META).unlink()
-    shutil.rmtree(finished.directory(output))
-    resumed = run_benchmark(suite, ["tpe", "test-first-fold"], SETTINGS, seeds=1, output=output)
-    assert sorted(map(str, resumed.ran)) == sorted([str(finished), str(killed)])
-    assert len(resumed.skipped) == 2 and resumed.report is not None
-    assert (killed.directory(output) / TRACE).is_file() and (finished.directory(output) / META).is_file()
+def test_an_interrupted_benchmark_run_again_runs_only_what_is_missing(ray_instance, suite, tmp_path):
+    """Ctrl-C (SIGINT) to a running `automl benchmark`, one run at a time: the finished run
+    is kept, the interrupted one left without meta.json, and the same command runs it."""
+    output = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "automl.cli",
+        "benchmark",
+        str(suite_path(suite)),
+        "--tables",
+        "bin",
+        "--strategies",
+        "tpe,random",
+        "--max-trials",
+        "3",
+        "--cv-folds",
+        "3",
+        "--models",
+        "linear,knn",
+        "--cpus-per-run",
+        "2",
+        "--output",
+        str(output),
+    ]
+    first = RunKey("bin", "tpe", 0)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (first.directory(output) / META).is_file():
+            assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
+            time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=120) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    interrupted = RunKey("bin", "random", 0)
+    assert not (interrupted.directory(output) / META).exists()
+    settings = RunSettings(max_trials=3, cv_folds=3, cpus_per_run=2, models=("linear", "knn"))
+    resumed = run_benchmark(suite.select(["bin"]), ["tpe", "random"], settings, seeds=1, output=output)
+    assert [str(k) for k in resumed.ran] == [str(interrupted)] and [str(k) for k in resumed.skipped] == [str(first)]
+    assert resumed.report is not None
+
+
+def suite_path(suite) -> str:
+    return str(Path(suite.tables[0].source).parent / "suite.yaml")
 
 
 def test_a_benchmark_of_other_settings_in_the_same_directory_is_refused(bench, suite):
@@ -116,3 +162,17 @@ def test_a_benchmark_of_other_settings_in_the_same_directory_is_refused(bench, s
         run_benchmark(
             suite, ["tpe"], RunSettings(max_trials=5, cv_folds=3, models=("linear", "knn")), seeds=1, output=output
         )
+
+
+def test_replay_runs_every_strategy_on_a_surrogate_and_is_seeded(ray_instance, tmp_path):
+    bench = write_fake_benchmark(tmp_path)
+    report = run_replay(bench, seeds=2, max_trials=10)
+    summary = json.loads((bench / "replay" / "summary.json").read_text())
+    first = pd.read_parquet(bench / "replay" / "runs.parquet")
+    assert set(first["strategy"]) == set(STRATEGIES) and (first.groupby(["table", "strategy"]).size() == 2).all()
+    assert [row["table"] for row in summary["agreement"]] == [f"t{i}" for i in range(5)] + ["mean over tables"]
+    assert all(q > 0.3 for q in summary["surrogate_quality"].values())  # it learnt the forests' lead (0 at random)
+    assert (first["trials"] > 0).all() and (first["trials"] <= 10).all()
+    assert "| t0 |" in report.read_text()
+    run_replay(bench, seeds=2, max_trials=10)
+    pd.testing.assert_frame_equal(first, pd.read_parquet(bench / "replay" / "runs.parquet"))

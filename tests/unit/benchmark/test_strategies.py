@@ -70,7 +70,7 @@ def test_a_scheduler_strategy_is_never_batched():
     assert not get_strategy("tpe-asha").batched and get_strategy("tpe-asha").scheduler is not None
 
 
-@pytest.mark.parametrize("strategy", ["tpe", "random", "qmc", "cmaes", "tpe-asha"])
+@pytest.mark.parametrize("strategy", ["tpe", "random", "qmc", "cmaes", "cmaes-family", "tpe-asha"])
 def test_a_seeded_strategy_proposes_the_same_sequence_twice(strategy):
     first, _ = _study(strategy, 3, 15)
     again, _ = _study(strategy, 3, 15)
@@ -79,15 +79,17 @@ def test_a_seeded_strategy_proposes_the_same_sequence_twice(strategy):
     assert first != other
 
 
-def test_the_counter_shows_cmaes_falling_back_and_tpe_modelling_the_space():
+def test_the_counter_shows_cmaes_falling_back_and_tpe_and_cmaes_per_family_modelling_the_space():
     _, cmaes = _study("cmaes", 0, 25)
     _, tpe = _study("tpe", 0, 25)
+    _, split = _study("cmaes-family", 0, 25)
 
     def modelled(counter: FallbackCounter) -> float:
         return counter.relative / (counter.relative + counter.independent)
 
     assert modelled(cmaes) < 0.05  # numeric parameters every trial shares: next to none over families
     assert modelled(tpe) > 0.5  # after its 10 start-up trials, TPE models each family's subspace
+    assert modelled(split) > 0.3  # a CMA-ES per family models that family's parameters
 
 
 def test_fixed_rounds_searches_the_rounds_and_pickles_by_name_in_a_new_process():
