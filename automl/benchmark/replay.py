@@ -215,7 +215,7 @@ def run_replay(
         "real_budget": runs.budget,
         "budget_replaced": time_budget_s is not None,
         "strategies": names,
-        "replayed_without_scheduler": [n for n in names if _has_scheduler(n)],
+        "replayed_without_scheduler": [s.name for s in chosen if s.scheduler is not None],
         "surrogate_quality": quality,
         "agreement": agreement.to_dict(orient="records"),
         "wall_s": time.monotonic() - started,
@@ -283,12 +283,6 @@ def replay_table(
         replayed[strategy.sampler] = mine
         rows.extend(mine)
     return rows, surrogate.fit_quality
-
-
-def _has_scheduler(name: str) -> bool:
-    from automl.search.strategies import get_strategy
-
-    return get_strategy(name).scheduler is not None
 
 
 def _evaluations(runs: Any, table: str) -> pd.DataFrame:

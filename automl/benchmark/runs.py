@@ -30,7 +30,7 @@ from automl.files import atomic_path, atomic_write, json_text
 from automl.job.preparation import prepare, trial_memory_bytes
 from automl.models.fixed_rounds import fixed_rounds
 from automl.pipeline.trial import TrialStatus, split_config
-from automl.search.batching_keys import BATCH_KEY, IDS_KEY, PARTIAL_KEY
+from automl.search.batching_keys import BATCH_KEY, IDS_KEY
 from automl.search.runner import SearchSettings, run_search
 from automl.search.strategies import Strategy
 from automl.spec import JobSpec
@@ -268,8 +268,6 @@ def _rows(entry: dict[str, Any]) -> Iterable[dict[str, Any]]:
         else:  # never reported: its worker crashed, or the budget ended it first
             status, score = (TrialStatus.FAILED if entry["crashed"] else TrialStatus.STOPPED).value, None
         folds = list(fold_scores[index]) if index < len(fold_scores) and fold_scores[index] else []
-        if PARTIAL_KEY in result:
-            status = TrialStatus.STOPPED.value
         yield {
             "config_id": config_id,
             "family": family,
