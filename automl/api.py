@@ -42,7 +42,8 @@ class AutoML:
         the job spec's default), as `automl fit` takes it with dashes: `positive_class`,
         `trial_timeout_s`, `max_retries`, `portfolio`, `top_k`, `final_members`,
         `max_inference_ms_per_row`, `save_best_single`, `for_serving`, `score_tolerance`,
-        `max_cpus`.
+        `drop_columns`, `hash_columns`, `allow_personal_data`, `clip_outliers`,
+        `sensitive_features`, `max_cpus`.
 
     Example:
         >>> am = AutoML(time_budget_s=60).fit(train_df, target="y")  # doctest: +SKIP
@@ -71,6 +72,11 @@ class AutoML:
         save_best_single: bool | None = None,
         for_serving: bool | None = None,
         score_tolerance: float | None = None,
+        drop_columns: list[str] | None = None,
+        hash_columns: list[str] | None = None,
+        allow_personal_data: bool | None = None,
+        clip_outliers: bool | None = None,
+        sensitive_features: list[str] | None = None,
         cpus_per_trial: float = 1.0,
         max_cpus: float | None = None,
         address: str | None = None,
@@ -95,6 +101,11 @@ class AutoML:
         self.save_best_single = save_best_single
         self.for_serving = for_serving
         self.score_tolerance = score_tolerance
+        self.drop_columns = drop_columns
+        self.hash_columns = hash_columns
+        self.allow_personal_data = allow_personal_data
+        self.clip_outliers = clip_outliers
+        self.sensitive_features = sensitive_features
         self.cpus_per_trial = cpus_per_trial
         self.max_cpus = max_cpus
         self.address = address

@@ -11,7 +11,6 @@ import time
 _STARTED = time.monotonic()  # the command's start: the job's budget counts from here
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
@@ -170,17 +169,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    import pandas as pd
+    from automl.evaluation.report import rebuild_report
 
-    from automl.evaluation.report import write_report
-
-    run_dir = Path(args.run_dir)
-    try:
-        summary = json.loads((run_dir / "summary.json").read_text())
-        board = pd.read_csv(run_dir / "leaderboard.csv")
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{run_dir}: not a readable run directory ({exc})") from None
-    print(write_report(run_dir, summary, board))
+    print(rebuild_report(Path(args.run_dir)))
     return EXIT_OK
 
 
@@ -304,8 +295,8 @@ def _add_job_commands(commands: Commands) -> None:
     resume.add_argument("--quiet", action="store_true", help="no progress display")
     resume.set_defaults(handler=_cmd_resume)
 
-    report = commands.add_parser("report", help="rewrite a run directory's report.html")
-    report.add_argument("run_dir")
+    report = commands.add_parser("report", help="rewrite a run directory's report.html from its summary.json")
+    report.add_argument("run_dir", help="the job's run directory")
     report.set_defaults(handler=_cmd_report)
 
 

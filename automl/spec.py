@@ -130,8 +130,51 @@ class EnsembleSpec(_Strict):
     )
 
 
+class DataQualitySpec(_Strict):
+    allow_personal_data: bool = Field(
+        default=False,
+        description="Model columns that look like personal data (e-mail, phone, card, IP, people's names); "
+        "by default they are flagged and left out.",
+    )
+    drop: list[str] = Field(default_factory=list, description="Columns never used as features nor logged.")
+    hash: list[str] = Field(
+        default_factory=list,
+        description="Columns used only as salted hashes (the salt is made per job and kept in the artifact).",
+    )
+    clip_outliers: bool = Field(
+        default=False, description="Clip numeric features to the training table's outlier fences (3 IQR)."
+    )
+
+    @model_validator(mode="after")
+    def _drop_or_hash(self) -> DataQualitySpec:
+        both = sorted(set(self.drop) & set(self.hash))
+        if both:
+            raise ValueError(f"column(s) {', '.join(both)} are both dropped and hashed; choose one")
+        return self
+
+
+class RobustnessSpec(_Strict):
+    noise: list[float] = Field(default=[0.1, 0.3], description="Noise rates: a share of each column's spread.")
+    missing: list[float] = Field(default=[0.1, 0.3], description="Shares of cells set missing.")
+
+    @field_validator("noise", "missing")
+    @classmethod
+    def _rates(cls, value: list[float]) -> list[float]:
+        bad = [r for r in value if not 0 <= r <= 1]
+        if bad:
+            raise ValueError(f"rates must be between 0 and 1, got {bad}")
+        return value
+
+
 class EvaluationSpec(_Strict):
-    sensitive_features: list[str] = Field(default_factory=list)
+    enabled: bool = Field(default=True, description="Evaluate the final model (metrics, importance, robustness).")
+    sensitive_features: list[str] = Field(
+        default_factory=list, description="Fairness: the final model's metrics per group of these columns."
+    )
+    robustness: RobustnessSpec = Field(default_factory=RobustnessSpec)
+    max_rows: int = Field(
+        default=5_000, ge=100, description="Permutation importance and robustness run on at most this many rows."
+    )
 
 
 class ResourcesSpec(_Strict):
@@ -152,6 +195,7 @@ class JobSpec(_Strict):
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     search: SearchSpec = Field(default_factory=SearchSpec)
     ensemble: EnsembleSpec = Field(default_factory=EnsembleSpec)
+    data_quality: DataQualitySpec = Field(default_factory=DataQualitySpec)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     output: str | None = None
@@ -273,6 +317,35 @@ OPTIONS: tuple[Option, ...] = (
         ("ensemble", "save_best_single"),
         "also save the best single trial's model",
         is_switch=True,
+        estimators=False,
+    ),
+    Option("drop_columns", ("data_quality", "drop"), "columns never used nor logged", is_list=True, estimators=False),
+    Option(
+        "hash_columns",
+        ("data_quality", "hash"),
+        "columns used only as salted hashes",
+        is_list=True,
+        estimators=False,
+    ),
+    Option(
+        "allow_personal_data",
+        ("data_quality", "allow_personal_data"),
+        "model columns that look like personal data",
+        is_switch=True,
+        estimators=False,
+    ),
+    Option(
+        "clip_outliers",
+        ("data_quality", "clip_outliers"),
+        "clip numbers to 3 IQR fences",
+        is_switch=True,
+        estimators=False,
+    ),
+    Option(
+        "sensitive_features",
+        ("evaluation", "sensitive_features"),
+        "fairness: metrics per group of these columns",
+        is_list=True,
         estimators=False,
     ),
     Option("cpus_per_trial", ("resources", "cpus_per_trial"), "CPUs each trial holds", float),

@@ -28,7 +28,7 @@ from ray.serve import metrics
 from starlette.requests import ClientDisconnect
 
 from automl.artifacts.store import load_model, read_manifest
-from automl.data.coercion import feature_columns
+from automl.data.coercion import feature_columns, logged_rows
 from automl.errors import first_line
 from automl.monitoring.drift import DriftTracker
 from serve.config import DEFAULT_BATCH_WAIT_TIMEOUT_S, DEFAULT_MAX_BATCH_SIZE, ServeConfig
@@ -301,7 +301,8 @@ class ModelServer:
         out, raw = result
         out["model_version"] = self.version
         if self.log is not None:
-            self.log.append("predict", request_id, {"rows": rows, "predictions": out["predictions"]})
+            logged = logged_rows(rows, self.model.schema)  # no excluded column, hashed ones as hashes
+            self.log.append("predict", request_id, {"rows": logged, "predictions": out["predictions"]})
         if self.hooks:
             frame = pd.DataFrame.from_records(rows, columns=self.model.schema.features)
             for hook in self.hooks:

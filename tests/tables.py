@@ -88,3 +88,18 @@ def assert_sampler_takes_points(families, points, n_rows: int, task: str) -> Non
         space(trial)
         assert trial.params == point
         study.tell(trial, 0.0)
+
+
+#: the sections of `report.html`, in their order
+REPORT_SECTIONS = (
+    "summary",
+    "data-quality",
+    "privacy",
+    "leaderboard",
+    "score-over-time",
+    "ensemble",
+    "feature-importance",
+    "evaluation",
+    "fairness",
+    "robustness",
+)

@@ -72,7 +72,20 @@ def _feature_columns_of(frame: pd.DataFrame, schema: TableSchema) -> Iterator[tu
         raise DataError(f"missing column(s): {list_names(missing)}")
     for info in schema.columns:
         if info.kind != "excluded":
-            yield info, frame[info.name]
+            yield info, _as_trained(frame[info.name], info.name, schema)
+
+
+def _as_trained(column: pd.Series, name: str, schema: TableSchema) -> pd.Series:
+    """A column as the training table held it after the job's data-quality actions: a
+    hashed column's values as their salted hashes, a clipped column within its bounds."""
+    if name in schema.hashed:
+        from automl.data.privacy import hash_column
+
+        return hash_column(column, schema.hashed[name])
+    if name in schema.clipped:
+        low, high = schema.clipped[name]
+        return to_numbers(column).clip(low, high)
+    return column
 
 
 def _held_as_numbers(column: pd.Series) -> bool:
@@ -101,6 +114,8 @@ def feature_columns(rows: list[dict[str, Any]], schema: TableSchema) -> dict[str
         if info.kind == "excluded":
             continue
         values = [row[info.name] for row in rows]
+        if info.name in schema.hashed or info.name in schema.clipped:
+            values = _as_trained(pd.Series(values, dtype=object), info.name, schema).tolist()
         if info.kind == "numeric":
             out[info.name] = _numbers(values)
         elif info.kind == "datetime":
@@ -109,6 +124,20 @@ def feature_columns(rows: list[dict[str, Any]], schema: TableSchema) -> dict[str
             text = np.empty(len(values), dtype=object)  # filled, not converted: a list could nest
             text[:] = [_category_text(v) for v in values]
             out[info.name] = text
+    return out
+
+
+def logged_rows(rows: list[dict[str, Any]], schema: TableSchema) -> list[dict[str, Any]]:
+    """Served rows as a request log may keep them: the model's feature columns only (no
+    excluded column: IDs, dropped or personal data), hashed columns as their hashes."""
+    out = [{name: row.get(name) for name in schema.features} for row in rows]
+    for name, salt in schema.hashed.items():
+        if name in schema.features:
+            from automl.data.privacy import hash_column
+
+            hashed = hash_column(pd.Series([row[name] for row in out], dtype=object), salt).tolist()
+            for row, value in zip(out, hashed, strict=True):
+                row[name] = value
     return out
 
 

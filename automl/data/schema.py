@@ -52,6 +52,11 @@ class TableSchema:
     task: TaskName
     classes: list[Any] | None = None
     allows_missing: dict[str, bool] = field(default_factory=dict)
+    #: columns used only as salted hashes (`data_quality.hash`): the job's salt of each, kept
+    #: in the artifact so that prediction-time values hash as the training values did
+    hashed: dict[str, str] = field(default_factory=dict)
+    #: numeric columns clipped to these bounds (`data_quality.clip_outliers`), at fit and predict
+    clipped: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def features(self) -> list[str]:
@@ -78,6 +83,8 @@ class TableSchema:
             task=data["task"],
             classes=data.get("classes"),
             allows_missing=dict(data.get("allows_missing", {})),
+            hashed=dict(data.get("hashed", {})),
+            clipped={k: (float(lo), float(hi)) for k, (lo, hi) in data.get("clipped", {}).items()},
         )
 
 

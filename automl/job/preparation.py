@@ -29,6 +29,7 @@ from automl.data.target import (
 )
 from automl.errors import DataError, SpecError
 from automl.evaluation.metrics import Metric, resolve_metric
+from automl.job.curation import curate, data_quality, mark_schema
 from automl.models import registry
 from automl.models.base import FitTimeout, ModelFamily, fit_time_limit
 from automl.pipeline.trial import TrialData, build_pipeline, fit_pipeline, join_config, split_config
@@ -73,6 +74,9 @@ class Prepared:
     floor_s: float = 0.0  # its estimated cost on every fold
     #: the configurations tried first (`search.portfolio`), read before the search starts
     portfolio: list[dict[str, Any]] = field(default_factory=list)
+    quality: dict[str, Any] = field(default_factory=dict)  # the data-quality report (`job.curation`)
+    privacy: dict[str, Any] = field(default_factory=dict)
+    sensitive: pd.DataFrame | None = None  # the sensitive columns' raw values, by training row (fairness)
 
 
 def prepare(frame: pd.DataFrame, spec: JobSpec, test: pd.DataFrame | None = None) -> Prepared:
@@ -85,7 +89,10 @@ def prepare(frame: pd.DataFrame, spec: JobSpec, test: pd.DataFrame | None = None
     target = spec.data.target
     frame = normalize_frame(frame, where="the training table")
     frame = drop_unusable_targets(frame, target, notes)
+    curated = curate(frame, spec)
+    frame = curated.frame
     schema = infer_schema(frame, target, spec.task)
+    schema = mark_schema(schema, curated, frame, spec.data_quality.clip_outliers)
     schema = order_classes(schema, frame[target], spec.data.positive_class)
     reason = None
     if schema.task == "binary":
@@ -102,7 +109,12 @@ def prepare(frame: pd.DataFrame, spec: JobSpec, test: pd.DataFrame | None = None
     )
     check_scorable(y, folds, schema, metric.name, metric.needs_both_classes)
     if test is not None:
-        _check_test(normalize_frame(test, where="the test table"), schema, metric)
+        test = normalize_frame(test, where="the test table")
+        _check_test(test, schema, metric)
+        lacking = [c for c in spec.evaluation.sensitive_features if c not in test.columns]
+        if lacking:
+            raise DataError(f"the test table lacks the sensitive column(s) {', '.join(map(repr, lacking))}")
+    quality = data_quality(frame, schema, curated, spec, test)
     data = TrialData(
         X=coerce_features(frame, schema),
         y=y,
@@ -123,6 +135,11 @@ def prepare(frame: pd.DataFrame, spec: JobSpec, test: pd.DataFrame | None = None
         notes=notes,
         positive_class_reason=reason,
         portfolio=portfolio,
+        quality=quality,
+        privacy=curated.privacy(spec),
+        sensitive=frame[spec.evaluation.sensitive_features].reset_index(drop=True)
+        if spec.evaluation.sensitive_features
+        else None,
     )
 
 

@@ -1,6 +1,7 @@
 """One AutoML job as named steps, each timed by the job's `Budget`:
 
-prepare -> ray_start -> fallback_timing -> (plan) -> search -> ensemble -> finish.
+prepare -> ray_start -> fallback_timing -> (plan) -> search -> repeats -> ensemble -> evaluate
+-> finish.
 
 The CLI, the Python API and Ray Jobs all come through here, so a job behaves the same
 however it was started. Everything a user can get wrong is checked in `prepare`, before
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -24,7 +25,9 @@ from automl.data.ingest import read_table
 from automl.ensemble.compiling import reserve_compile
 from automl.ensemble.final import FinalModel, Repeated, build_final_model
 from automl.ensemble.second_layer import reserve_second_layer
+from automl.errors import first_line
 from automl.evaluation.leaderboard import leaderboard_frame
+from automl.job.assessing import assess, reserve_evaluation
 from automl.job.outputs import resumable_spec, write_run_dir
 from automl.job.planning import (
     holdout_when_folds_do_not_fit,
@@ -101,6 +104,7 @@ def fit_table(
         plan_budget(budget, prepared, spec, test_rows)
         reserve_repeats(budget, len(prepared.data.folds))
         reserve_compile(budget)
+        reserve_evaluation(budget, spec)
         if spec.ensemble.final_members not in ("refit", "refit_full"):  # a second layer's members stay bagged
             reserve_second_layer(budget, len(prepared.data.folds))
         if before_search is not None:
@@ -112,11 +116,14 @@ def fit_table(
                 repeated = _repeats(search, prepared, spec, budget)
             with budget.step("ensemble"):
                 final = _final_model(search, prepared, spec, budget, repeated)
+            with budget.step("evaluate"):  # before the store closes: it holds the per-split models
+                evaluation = _evaluate(final.model, search, prepared, spec, budget, test)
         finally:
             search.close()  # the store held the candidates' fold models: the members are fetched
     prepared.notes.extend(final.notes)
     board = leaderboard_frame(search.rows, prepared.metric, ensemble=final.plan)
     summary = summarize(spec, prepared, search, final, budget)
+    summary.evaluation = evaluation
     return FitResult(spec, final.model, board, summary, summary.notes, final.best_single, budget)  # one notes list
 
 
@@ -154,6 +161,22 @@ def _final_model(
         for_serving=spec.ensemble.for_serving,
         score_tolerance=spec.ensemble.score_tolerance,
     )
+
+
+def _evaluate(
+    model: TabularModel,
+    search: SearchResult,
+    prepared: Prepared,
+    spec: JobSpec,
+    budget: Budget,
+    test: pd.DataFrame | None,
+) -> dict[str, Any] | None:
+    """The final model's evaluation; a failure is a note in its record, never the job's end."""
+    try:
+        return assess(model, prepared, spec, budget, fold_models=search.fold_models, test=test)
+    except Exception as error:  # the model is fitted and good: a report section must not lose it
+        source = "test" if test is not None else "out_of_fold"
+        return {"source": source, "notes": [f"the evaluation failed: {first_line(error, 300)}"]}
 
 
 def run_job(

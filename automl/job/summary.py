@@ -85,6 +85,17 @@ class RunSummary(BaseModel):
     resumed: bool = Field(default=False, description="whether the search continued an interrupted run")
     test_score: float | None = Field(default=None, description="the final model's score on the test table")
     best_single_test_score: float | None = Field(default=None, description="the best trial alone on the test table")
+    data_quality: dict[str, Any] = Field(
+        default_factory=dict, description="the data-quality report: per column, the checks that fired, actions"
+    )
+    privacy: dict[str, Any] = Field(
+        default_factory=dict, description="columns that look like personal data, and what became of each"
+    )
+    evaluation: dict[str, Any] | None = Field(
+        default=None,
+        description="the final model on the test table or its out-of-fold predictions: metrics beside a dummy "
+        "baseline, calibration, importance, fairness, robustness",
+    )
 
     def to_json_dict(self) -> dict[str, Any]:
         """The summary as `summary.json` holds it (plain JSON values, NaN as None)."""
@@ -142,6 +153,8 @@ def summarize(spec: JobSpec, prepared: Prepared, search: SearchResult, final: Fi
         first_result_s=None if search.first_result_s is None else round(search.first_result_s, 2),
         ensemble_wall_s=round(budget.spent.get("ensemble", 0.0), 2),
         notes=prepared.notes,
+        data_quality=prepared.quality,
+        privacy=prepared.privacy,
         spec=spec.model_dump(mode="json"),
         budget=budget.report(),
         wall_s=round(budget.elapsed(), 2),

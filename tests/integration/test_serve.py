@@ -62,6 +62,10 @@ def _rows(frame, n=3):
     return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()} for r in rows]
 
 
+def meta_features(meta):
+    return [c["name"] for c in meta["schema"]]
+
+
 def _auth():
     return {"authorization": f"Bearer {TOKEN}"}
 
@@ -195,6 +199,9 @@ def test_metadata_monitor_and_feedback_log(server, models):
     assert 1 <= len(files) <= 3  # rotated: at most log_max_files
     logged = pd.concat(pd.read_parquet(f) for f in files)
     assert set(logged["kind"]) <= {"predict", "feedback"} and len(logged) % 5 == 0
+    predicted = [json.loads(p) for p in logged.loc[logged["kind"] == "predict", "payload"]]
+    assert predicted and all(set(r) == set(meta_features(meta)) for p in predicted for r in p["rows"])
+    assert all("row_id" not in r for p in predicted for r in p["rows"])  # sent, excluded in training: not kept
     assert not list((root / "log").glob(".*"))  # no temporary file left behind
 
 
