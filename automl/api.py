@@ -43,7 +43,7 @@ class AutoML:
         `trial_timeout_s`, `max_retries`, `portfolio`, `top_k`, `final_members`,
         `max_inference_ms_per_row`, `save_best_single`, `for_serving`, `score_tolerance`,
         `drop_columns`, `hash_columns`, `allow_personal_data`, `clip_outliers`,
-        `sensitive_features`, `max_cpus`.
+        `sensitive_features`, `fixed_features`, `weight_column`, `max_cpus`.
 
     Example:
         >>> am = AutoML(time_budget_s=60).fit(train_df, target="y")  # doctest: +SKIP
@@ -77,6 +77,8 @@ class AutoML:
         allow_personal_data: bool | None = None,
         clip_outliers: bool | None = None,
         sensitive_features: list[str] | None = None,
+        fixed_features: bool | None = None,
+        weight_column: str | None = None,
         cpus_per_trial: float = 1.0,
         max_cpus: float | None = None,
         address: str | None = None,
@@ -106,6 +108,8 @@ class AutoML:
         self.allow_personal_data = allow_personal_data
         self.clip_outliers = clip_outliers
         self.sensitive_features = sensitive_features
+        self.fixed_features = fixed_features
+        self.weight_column = weight_column
         self.cpus_per_trial = cpus_per_trial
         self.max_cpus = max_cpus
         self.address = address

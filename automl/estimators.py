@@ -41,6 +41,7 @@ class _AutoMLEstimator(BaseEstimator):
         max_inference_ms_per_row: float | None = None,
         for_serving: bool | None = None,
         score_tolerance: float | None = None,
+        fixed_features: bool | None = None,
         cpus_per_trial: float = 1.0,
         max_cpus: float | None = None,
         address: str | None = None,
@@ -63,6 +64,7 @@ class _AutoMLEstimator(BaseEstimator):
         self.max_inference_ms_per_row = max_inference_ms_per_row
         self.for_serving = for_serving
         self.score_tolerance = score_tolerance
+        self.fixed_features = fixed_features
         self.cpus_per_trial = cpus_per_trial
         self.max_cpus = max_cpus
         self.address = address

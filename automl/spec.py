@@ -38,6 +38,11 @@ class DataSpec(_Strict):
         description="Binary: the class that threshold metrics (f1) score. Null: the minority class "
         "(on a tie, the label that sorts last).",
     )
+    weight_column: str | None = Field(
+        default=None,
+        description="A column of non-negative sample weights: every fit is weighted by it (scores are not); "
+        "it is not a feature.",
+    )
 
 
 class BudgetSpec(_Strict):
@@ -79,6 +84,11 @@ class SearchSpec(_Strict):
         default="default",
         description="Configurations tried first: default (the shipped portfolio), none (each family's "
         "default only), or a portfolio JSON file.",
+    )
+    fixed_features: bool = Field(
+        default=False,
+        description="Each family's fixed preprocessing: no feature-engineering choices (imputation, scaling, "
+        "encoding, dates, selection, PCA, class weights) are searched.",
     )
 
     @field_validator("strategy")
@@ -348,6 +358,13 @@ OPTIONS: tuple[Option, ...] = (
         is_list=True,
         estimators=False,
     ),
+    Option(
+        "fixed_features",
+        ("search", "fixed_features"),
+        "search no feature-engineering choices (each family's fixed preprocessing)",
+        is_switch=True,
+    ),
+    Option("weight_column", ("data", "weight_column"), "a column of sample weights every fit uses", estimators=False),
     Option("cpus_per_trial", ("resources", "cpus_per_trial"), "CPUs each trial holds", float),
     Option("max_cpus", ("resources", "max_cpus"), "the job's share of the cluster, in CPUs", float),
     Option("address", ("resources", "address"), "Ray cluster address (default: a new local Ray)"),

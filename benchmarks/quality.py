@@ -85,11 +85,12 @@ def run_ours(
     portfolio: str | None,
     ensemble_options: dict | None = None,
     run_name: str = "run",
+    search_options: dict | None = None,
 ) -> dict:
     """`automl run` of the table's job (the whole process timed), scored on the test rows;
     the run directory is WORK/RUN_NAME, the model and the best single trial's kept."""
     name, target, task, metric = entry["name"], entry["target"], entry["task"], entry["metric"]
-    search: dict = {"seed": seed}
+    search: dict = {"seed": seed, **(search_options or {})}
     if portfolio is not None:
         search["portfolio"] = portfolio
     spec = {

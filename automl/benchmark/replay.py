@@ -133,6 +133,7 @@ def replay_run(
     """One strategy's replayed run on one table: a trace of (trial, time_s, score, best_so_far)."""
     import optuna
 
+    from automl.features.choices import TableTraits
     from automl.models import registry
     from automl.models.fixed_rounds import fixed_rounds
     from automl.search.space import ConditionalSpace, quiet_optuna
@@ -142,7 +143,13 @@ def replay_run(
     families = {key: registry.get_family(key) for key in table_meta["families"]}
     if not table_meta["settings"]["early_stopping"]:
         families = {key: fixed_rounds(family) for key, family in families.items()}
-    space = ConditionalSpace(families, int(table_meta["n_rows"]), str(table_meta["task"]))
+    traits = table_meta.get("traits")  # absent from runs recorded before the feature choices
+    space = ConditionalSpace(
+        families,
+        int(table_meta["n_rows"]),
+        str(table_meta["task"]),
+        TableTraits(**traits) if isinstance(traits, dict) else None,
+    )
     greater = bool(table_meta["greater_is_better"])
     rows = []
     clock = surrogate.start_s

@@ -160,6 +160,7 @@ def run_one(table: SuiteTable, strategy: Strategy, seed: int, settings: RunSetti
         "n_columns": int(data.X.shape[1]),
         "n_classes": data.n_classes,
         "families": list(data.families),
+        "traits": None if data.traits is None else asdict(data.traits),  # the feature choices searched
         "folds": len(data.folds),
         "dummy_score": dummy_score(data.y, data.folds, prepared.metric, data.schema.task, data.n_classes),
         "cpu_share": settings.cpus_per_run,

@@ -9,7 +9,7 @@ from sklearn.pipeline import Pipeline
 
 from automl.data.splits import HOLDOUT_FRACTION
 from automl.ensemble.scored import ScoredTrial
-from automl.pipeline.trial import TrialData, TrialRow, build_pipeline
+from automl.pipeline.trial import TrialData, TrialRow, build_pipeline, fold_weights
 
 
 def all_rows_scale(n_folds: int) -> float:
@@ -32,4 +32,6 @@ def refit(row: TrialRow, data: TrialData) -> Pipeline:
     rounds = row.outcome.rounds if row.outcome is not None else ()
     if family.early_stopping and rounds:
         params = family.with_rounds(params, round(float(np.mean(rounds)) * all_rows_scale(len(data.folds))))
-    return build_pipeline(family, params, data.schema, data.seed, data.n_threads).fit(data.X, data.y)
+    weights = fold_weights(data, params, slice(None))
+    keywords = {} if weights is None else {"model__sample_weight": weights}
+    return build_pipeline(family, params, data.schema, data.seed, data.n_threads).fit(data.X, data.y, **keywords)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from automl.evaluation.metrics import Metric
+from automl.features.choices import describe_choices
 from automl.pipeline.trial import TrialOutcome, TrialRow, TrialStatus
 
 if TYPE_CHECKING:  # the plan's type only: the ensemble's layer imports model code
@@ -28,6 +29,8 @@ COLUMNS = [
     "fit_s",
     "predict_ms_per_row",
     "rounds",
+    "finished_s",
+    "features",
     "params",
     "error",
 ]
@@ -54,6 +57,8 @@ def leaderboard_frame(rows: Iterable[TrialRow], metric: Metric, ensemble: Ensemb
                 "model": row.family,
                 "status": TrialStatus(row.status).value,
                 **_scores(outcome),
+                "finished_s": None if row.finished_s is None else round(row.finished_s, 2),
+                "features": describe_choices(row.params),
                 "params": json.dumps(row.params, sort_keys=True),
                 "error": row.error or "",
             }
@@ -75,7 +80,7 @@ def leaderboard_frame(rows: Iterable[TrialRow], metric: Metric, ensemble: Ensemb
             "params": json.dumps({"members": weights}, sort_keys=True),
             "error": "",
         }
-        frame = pd.concat([pd.DataFrame([ensemble_row]), frame], ignore_index=True)
+        frame = pd.concat([pd.DataFrame([ensemble_row]), frame], ignore_index=True)[COLUMNS]
         frame["rank"] = frame["rank"].astype("Int64")
     return frame
 

@@ -52,6 +52,9 @@ _SOURCES = {"out_of_fold": "out-of-fold predictions of the final model", "test":
 #: plots show at most this many bars or classes; the tables say what was left out
 MAX_MISSING_BARS, MAX_IMPORTANCE_BARS, MAX_CONFUSION_LABELS = 30, 20, 30
 LEADERBOARD_ROWS = 50
+#: leaderboard.csv columns the report's table leaves out: a configuration's parameters are
+#: a JSON object too wide for a table cell (its feature choices are the `features` column)
+LEADERBOARD_HIDDEN = ("params",)
 
 
 @dataclass
@@ -220,6 +223,8 @@ def _leaderboard_section(leaderboard: pd.DataFrame) -> dict[str, Any]:
     if leaderboard.empty:
         return {"absent": "The leaderboard is empty: no trial was recorded."}
     shown = leaderboard.head(LEADERBOARD_ROWS)
+    columns = [c for c in shown.columns if c not in LEADERBOARD_HIDDEN]  # each trial's parameters: in the CSV
+    shown = shown[columns]
     rows = [[_fmt(value) for value in record] for record in shown.itertuples(index=False, name=None)]
     return {
         "absent": None,

@@ -6,7 +6,8 @@ spends predicting: a served request would pay for validation, not for prediction
 `compile_pipeline` reads a fitted pipeline's learnt values (imputation statistics,
 scaling, categories, target encodings) and applies them directly.
 
-Only the steps `build_preprocessor` uses, with the settings it uses, are replayed;
+Only the steps `build_preprocessor` uses, with the settings it uses, and the feature
+choices' selection and PCA steps after it, are replayed;
 for anything else it returns None and scikit-learn predicts as before. A logistic
 regression's probabilities are computed directly too. Tests hold the two outputs equal
 on tables with missing values, unseen categories and dates. A wide table's sparse one-hot
@@ -26,15 +27,18 @@ from scipy import sparse
 from scipy.special import expit
 from sklearn import get_config
 from sklearn.compose import ColumnTransformer
+from sklearn.decomposition import PCA
+from sklearn.feature_selection import VarianceThreshold
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, RobustScaler, StandardScaler, TargetEncoder
 from sklearn.utils.extmath import softmax
 
 from automl.compat import infrequent_enabled
 from automl.data.coercion import FeatureTable, column_values, columns_frame
 from automl.features.preprocessing import DatetimeFeatures, SwitchOnRows
+from automl.features.selection import TopShare
 from automl.models.inplace import inplace_probabilities, inplace_values
 
 Step = Callable[[Any], Any]  # an array in, an array (or a sparse one-hot block) out
@@ -134,15 +138,46 @@ def fast_pipeline(pipeline: Pipeline) -> CompiledPipeline | Pipeline:
 
 
 def compile_pipeline(pipeline: Any) -> CompiledPipeline | None:
-    """Compile a fitted `[("preprocess", ColumnTransformer), ("model", estimator)]` pipeline.
+    """Compile a fitted `[("preprocess", ColumnTransformer), (selection or PCA)...,
+    ("model", estimator)]` pipeline.
 
     Returns None when any step is not one this module replays exactly.
     """
-    if type(pipeline) is not Pipeline or len(pipeline.steps) != 2:
+    if type(pipeline) is not Pipeline or len(pipeline.steps) < 2:
         return None
-    preprocessor, estimator = pipeline.steps[0][1], pipeline.steps[1][1]
+    preprocessor, estimator = pipeline.steps[0][1], pipeline.steps[-1][1]
     transform = compile_preprocessor(preprocessor)
-    return None if transform is None else CompiledPipeline(transform, preprocessor, estimator)
+    after = [_compile_after(step) for _, step in pipeline.steps[1:-1]]
+    if transform is None or any(step is None for step in after):
+        return None
+    if after:
+        first, rest = transform, [step for step in after if step is not None]
+
+        def transform(X: FeatureTable) -> Any:
+            values = first(X)
+            for step in rest:
+                values = step(values)
+            return values
+
+        preprocessor = Pipeline(pipeline.steps[:-1])  # scikit-learn's own, should the replay fail
+    return CompiledPipeline(transform, preprocessor, estimator)
+
+
+def _compile_after(step: Any) -> Step | None:
+    """A step between the column transformer and the model (`features.choices`): a column
+    selection (its support mask) or a PCA projection; None for any other."""
+    if type(step) in (VarianceThreshold, TopShare):
+        keep = np.flatnonzero(step.get_support())
+        return lambda Z: Z[:, keep]
+    if type(step) is PCA and not step.whiten:
+        mean, components_t = step.mean_, step.components_.T
+
+        def project(Z: Any) -> np.ndarray:
+            dense = Z.toarray() if sparse.issparse(Z) else np.asarray(Z, dtype=np.float64)
+            return (dense - mean) @ components_t
+
+        return project
+    return None
 
 
 def compile_preprocessor(transformer: Any) -> Callable[[FeatureTable], Any] | None:
@@ -197,6 +232,8 @@ def _compile_step(step: Any) -> Step | None:
         return _imputer(step)
     if kind is StandardScaler:
         return _scaler(step)
+    if kind is RobustScaler:
+        return _robust_scaler(step)
     if kind is OneHotEncoder:
         return _one_hot(step)
     if kind is OrdinalEncoder:
@@ -204,7 +241,7 @@ def _compile_step(step: Any) -> Step | None:
     if kind is TargetEncoder:
         return _target(step)
     if kind is DatetimeFeatures:
-        return _datetime_parts
+        return _datetime_days if step.days_only else _datetime_parts
     return None
 
 
@@ -235,14 +272,21 @@ def _imputer(step: SimpleImputer) -> Step | None:
     return impute_numbers
 
 
+def _robust_scaler(step: RobustScaler) -> Step:
+    return _shift_and_scale(step.center_ if step.with_centering else None, step.scale_ if step.with_scaling else None)
+
+
 def _scaler(step: StandardScaler) -> Step:
-    mean = step.mean_ if step.with_mean else None
-    scale = step.scale_ if step.with_std else None
+    return _shift_and_scale(step.mean_ if step.with_mean else None, step.scale_ if step.with_std else None)
+
+
+def _shift_and_scale(center: np.ndarray | None, scale: np.ndarray | None) -> Step:
+    """`(X - center) / scale`, either part left out when None: both scalers' transform."""
 
     def standardise(X: Any) -> np.ndarray:
         values = np.array(X, dtype=np.float64)
-        if mean is not None:
-            values -= mean
+        if center is not None:
+            values -= center
         if scale is not None:
             values /= scale
         return values
@@ -328,6 +372,14 @@ def _target(step: TargetEncoder) -> Step:
 
 
 _EPOCH = np.datetime64("1970-01-01T00:00:00", "ns")
+
+
+def _datetime_days(X: Any) -> np.ndarray:
+    """`DatetimeFeatures(days_only=True).transform`: days since 1970 per column; NaN where missing."""
+    moments = np.asarray(X, dtype="datetime64[ns]")
+    days = (moments - _EPOCH) / np.timedelta64(1, "D")
+    days[np.isnat(moments)] = np.nan
+    return days.astype(np.float64)
 
 
 def _datetime_parts(X: Any) -> np.ndarray:

@@ -24,9 +24,10 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, RobustScaler, StandardScaler, TargetEncoder
 
 from automl.data.schema import ColumnInfo, TableSchema
+from automl.features.choices import FeatureChoices
 
 # Categorical columns with more distinct values than this are "high cardinality".
 ONEHOT_MAX_CATEGORIES = 15
@@ -43,9 +44,14 @@ HighCardinality = Literal["ordinal", "target"]
 
 
 class DatetimeFeatures(TransformerMixin, BaseEstimator):
-    """Turn datetime columns into year, month, day, weekday, hour and days since epoch."""
+    """Turn datetime columns into year, month, day, weekday, hour and days since epoch
+    (`days_only`: the days since epoch alone)."""
 
     _PARTS = ("year", "month", "day", "dayofweek", "hour")
+    days_only = False  # a class default too: instances pickled before the option lack it
+
+    def __init__(self, days_only: bool = False) -> None:
+        self.days_only = days_only
 
     def fit(self, X: pd.DataFrame, y: object = None) -> DatetimeFeatures:
         self.n_features_in_ = X.shape[1]
@@ -56,7 +62,7 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
         blocks = []
         for name in frame.columns:
             values = pd.to_datetime(frame[name], errors="coerce")
-            for part in self._PARTS:
+            for part in () if self.days_only else self._PARTS:
                 blocks.append(getattr(values.dt, part).astype("float64").to_numpy())
             days = (values - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
             blocks.append(days.astype("float64").to_numpy())
@@ -102,6 +108,7 @@ def build_preprocessor(
     seed: int = 0,
     accepts_sparse: bool = True,
     native_categories: bool = False,
+    choices: FeatureChoices | None = None,
 ) -> ColumnTransformer:
     """A column transformer for `schema`'s features, configured for one model family.
 
@@ -119,7 +126,13 @@ def build_preprocessor(
             categorical column becomes one ordinal code (-1: unseen), and they come first,
             in the order of `native_category_count`'s count, so their positions are known
             before the fit.
+        choices: the trial's feature choices (`features.choices`): the numbers'
+            imputation, the scaler, the categories' encoding and the dates' expansion.
+            None: the defaults (median, the family's scaling, one-hot below 16 values,
+            every calendar part).
     """
+    choices = choices or FeatureChoices()
+    scaler = choices.scaler(scale)
     numeric = schema.names_of("numeric")
     categorical = [c for c in schema.columns if c.kind in ("categorical", "boolean")]
     low_columns = [c for c in categorical if c.cardinality <= ONEHOT_MAX_CATEGORIES]
@@ -128,17 +141,23 @@ def build_preprocessor(
     dates = schema.names_of("datetime")
 
     def finish(*steps: object) -> Pipeline:
-        return make_pipeline(*steps, *([StandardScaler()] if scale else []))
+        scaling = {"standard": [StandardScaler()], "robust": [RobustScaler()], "none": []}[scaler]
+        return make_pipeline(*steps, *scaling)
 
     transformers = []
     if native_categories and categorical:
         codes = make_pipeline(SimpleImputer(strategy="constant", fill_value=_MISSING), _ordinal_encoder())
         transformers.append(("categories", codes, [c.name for c in categorical]))
         low, high = [], []
+    elif choices.encoding != "onehot":  # every category column coded alike
+        low_columns, low = [], []
+        high = [c.name for c in categorical]
+        high_cardinality = "ordinal" if choices.encoding == "ordinal" else "target"
     if numeric:
         # dense: rows x (numbers + indicators of those with missing values) x 8 bytes, the
         # data itself at most twice over; the one-hot block is what dominates a wide table
-        transformers.append(("numeric", finish(SimpleImputer(strategy="median", add_indicator=True)), numeric))
+        imputer = SimpleImputer(strategy=choices.impute, add_indicator=True)
+        transformers.append(("numeric", finish(imputer), numeric))
     if low:
         other_width = len(numeric) + len(high) + _DATETIME_PARTS * len(dates)
         transformers.append(("onehot", _one_hot(schema, low_columns, other_width, accepts_sparse, finish), low))
@@ -156,7 +175,8 @@ def build_preprocessor(
             )
         )
     if dates:
-        transformers.append(("datetime", finish(DatetimeFeatures(), SimpleImputer(strategy="median")), dates))
+        parts = DatetimeFeatures(days_only=choices.datetime == "days")
+        transformers.append(("datetime", finish(parts, SimpleImputer(strategy="median")), dates))
     # 1.0: the output is sparse whenever a part is (only a wide one-hot block is), else dense
     return ColumnTransformer(transformers, remainder="drop", sparse_threshold=1.0)
 

@@ -12,6 +12,7 @@ from automl.job.preparation import SEARCH_START_S, Prepared, finish_seconds, tri
 from automl.models.base import ModelFamily
 from automl.pipeline.trial import MODEL_KEY
 from automl.search.journal import SearchJournal
+from automl.search.portfolio import with_feature_defaults
 from automl.spec import JobSpec
 
 if TYPE_CHECKING:
@@ -171,7 +172,11 @@ def search_settings(
         resume=resume,
         fingerprint=prepared.fingerprint,
         trial_memory_bytes=trial_memory_bytes(prepared.data.X),
-        floor_config=prepared.floor_config,
+        # with its feature choices' defaults, as the search's first points are: the same
+        # configuration, not a second one the sampler would fill in
+        floor_config=with_feature_defaults([prepared.floor_config], prepared.data.families, prepared.data.traits)[0]
+        if prepared.floor_config
+        else prepared.floor_config,
         portfolio=prepared.portfolio,
         prior_pace=prior_pace(prepared),
     )

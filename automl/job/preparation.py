@@ -29,6 +29,7 @@ from automl.data.target import (
 )
 from automl.errors import DataError, SpecError
 from automl.evaluation.metrics import Metric, resolve_metric
+from automl.features.choices import TableTraits
 from automl.job.curation import curate, data_quality, mark_schema
 from automl.models import registry
 from automl.models.base import FitTimeout, ModelFamily, fit_time_limit
@@ -52,8 +53,10 @@ FLOOR_SAFETY = 1.1  # the scaled estimate is rough; the search and the fallback 
 # From the search's start to its first trial running (Tune's set-up); 2 CPUs are the slowest case we plan for.
 SEARCH_START_S = 1.0
 # After the ensemble: the drift reference, inference timing, the best single model,
-# saving and the report, scoring a test table: a fixed part and a part per cell.
-FINISH_BASE_S = 1.0
+# saving and the report, scoring a test table: a fixed part and a part per cell. The
+# report's part is most of the fixed one: importing matplotlib and drawing its ten or so
+# figures take about 2.5 s in a job's process on a 2-core machine.
+FINISH_BASE_S = 3.0
 FINISH_S_PER_CELL = 2e-7  # rows x columns of the training and test tables (fitted to benchmarks/scale.py)
 
 
@@ -89,6 +92,7 @@ def prepare(frame: pd.DataFrame, spec: JobSpec, test: pd.DataFrame | None = None
     target = spec.data.target
     frame = normalize_frame(frame, where="the training table")
     frame = drop_unusable_targets(frame, target, notes)
+    weights, frame = _sample_weights(frame, spec)
     curated = curate(frame, spec)
     frame = curated.frame
     schema = infer_schema(frame, target, spec.task)
@@ -100,7 +104,7 @@ def prepare(frame: pd.DataFrame, spec: JobSpec, test: pd.DataFrame | None = None
         reason = "given in the spec" if given else "the minority class (on a tie, the label that sorts last)"
     metric = resolve_metric(spec.metric, schema.task)
     notes.extend(schema.notes)
-    families = _families(spec, len(frame), schema.task, notes)
+    families = _families(spec, len(frame), schema.task, notes, weighted=weights is not None)
     portfolio = load_portfolio(spec.search.portfolio)
     y = encode_target(frame[target], schema)
     check_enough_rows(y, schema, spec.search.cv_folds)
@@ -124,6 +128,8 @@ def prepare(frame: pd.DataFrame, spec: JobSpec, test: pd.DataFrame | None = None
         families=families,
         seed=spec.search.seed,
         n_threads=max(1, int(spec.resources.cpus_per_trial)),
+        weights=weights,
+        traits=None if spec.search.fixed_features else TableTraits.of(schema),
     )
     return Prepared(
         data=data,
@@ -242,12 +248,44 @@ def finish_seconds(prepared: Prepared, test_rows: int) -> float:
     return FINISH_BASE_S + FINISH_S_PER_CELL * (prepared.n_rows + test_rows) * n_columns
 
 
-def _families(spec: JobSpec, n_rows: int, task: str, notes: list[str]) -> dict[str, ModelFamily]:
+def _sample_weights(frame: pd.DataFrame, spec: JobSpec) -> tuple[np.ndarray | None, pd.DataFrame]:
+    """The spec's weight column as float64 weights, and the table without it (it is not a
+    feature); (None, the table) when the spec names none.
+
+    Raises:
+        DataError: the column is absent, is the target, or holds a value that is not a
+            finite number >= 0, or the weights add up to 0.
+    """
+    name = spec.data.weight_column
+    if name is None:
+        return None, frame
+    where = f"weight column {name!r}"
+    if name == spec.data.target:
+        raise DataError(f"the {where} is the target; name another column in data.weight_column")
+    if name not in frame.columns:
+        raise DataError(f"the training table has no {where}; its columns are {', '.join(map(str, frame.columns[:20]))}")
+    values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        first = frame[name].iloc[int(np.flatnonzero(bad)[0])]
+        raise DataError(
+            f"the {where} must hold finite numbers >= 0: {int(bad.sum())} row(s) do not (the first: {first!r})"
+        )
+    if values.sum() <= 0:
+        raise DataError(f"the {where} weighs every row 0")
+    return values, frame.drop(columns=[name])
+
+
+def _families(
+    spec: JobSpec, n_rows: int, task: str, notes: list[str], *, weighted: bool = False
+) -> dict[str, ModelFamily]:
     keys = spec.search.models or registry.family_keys()
     families = {}
     for key in keys:
         family = registry.get_family(key)
         reason = family.unsuitable_reason(n_rows, task)
+        if reason is None and weighted and not family.accepts_weights:
+            reason = f"{key} fits no sample weights: not searched (the spec gives data.weight_column)"
         if reason:
             notes.append(reason)
         else:

@@ -50,6 +50,14 @@ class ModelFamily(ABC):
     #: inner validation split, its rounds are not searched, and a refit on all rows takes
     #: the folds' mean best round count (`with_rounds`).
     early_stopping: ClassVar[bool] = False
+    #: the feature-engineering choices the search may make for this family
+    #: (`features.choices`; the names of its `OPTIONS`): trees need no scaling, imputation
+    #: choice or projection, distance- and weight-based models may gain from all of them
+    feature_choices: ClassVar[frozenset[str]] = frozenset(
+        {"fe_encoding", "fe_datetime", "fe_select", "fe_class_weight"}
+    )
+    #: `fit` takes `sample_weight` (the spec's weight column, class weights)
+    accepts_weights: ClassVar[bool] = True
     #: a boosting round grows a tree per class: the cost of a k-class model is k times a
     #: binary one's (what a job expects a first configuration to cost, before one is timed)
     tree_per_class: ClassVar[bool] = False
@@ -71,8 +79,11 @@ class ModelFamily(ABC):
         a job fits when the search found nothing in its budget (default: `default_params`)."""
         return self.default_params(n_rows, task)
 
-    def fit_early_stopping(self, estimator: Any, X: Any, y: Any, X_valid: Any, y_valid: Any, *, patience: int) -> int:
-        """Fit `estimator` (from `make_estimator`) on `X, y` for up to `ROUND_CAP` rounds,
+    def fit_early_stopping(
+        self, estimator: Any, X: Any, y: Any, X_valid: Any, y_valid: Any, *, patience: int, sample_weight: Any = None
+    ) -> int:
+        """Fit `estimator` (from `make_estimator`) on `X, y` (weighted by `sample_weight`,
+        if given) for up to `ROUND_CAP` rounds,
         stopping once `patience` rounds bring no gain on `X_valid, y_valid` or the round
         clock runs out (`rounds_time_up`); return the best round count, which the fitted
         model predicts with. Only families with `early_stopping` implement it."""

@@ -60,9 +60,14 @@ class CatBoost(ModelFamily):
         params = {ROUNDS_PARAM: DEFAULT_ROUNDS, **params}
         return (classifier if is_classification(task) else regressor)(**params, **common)
 
-    def fit_early_stopping(self, estimator: Any, X: Any, y: Any, X_valid: Any, y_valid: Any, *, patience: int) -> int:
+    def fit_early_stopping(
+        self, estimator: Any, X: Any, y: Any, X_valid: Any, y_valid: Any, *, patience: int, sample_weight: Any = None
+    ) -> int:
         estimator.set_params(**{ROUNDS_PARAM: ROUND_CAP})
-        estimator.fit(X, y, eval_set=(X_valid, y_valid), early_stopping_rounds=patience, use_best_model=True)
+        estimator.fit(
+            X, y, sample_weight=sample_weight, eval_set=(X_valid, y_valid), early_stopping_rounds=patience,
+            use_best_model=True,
+        )  # fmt: skip
         best = estimator.get_best_iteration()
         return int(best) + 1 if best is not None else int(estimator.tree_count_)
 

@@ -14,6 +14,8 @@ class KNearestNeighbors(ModelFamily):
     key = "knn"
     scale = True
     high_cardinality = "target"
+    feature_choices = frozenset({"fe_impute", "fe_scale", "fe_encoding", "fe_datetime", "fe_select", "fe_pca"})
+    accepts_weights = False  # KNeighbors* fit no sample weights
     max_rows = 100_000  # prediction cost grows with the training set
 
     def search_space(self, trial: Suggester, n_rows: int, task: str) -> None:

@@ -53,10 +53,12 @@ class LightGBM(ModelFamily):
         params = {ROUNDS_PARAM: DEFAULT_ROUNDS, **params}
         return (classifier if is_classification(task) else regressor)(**params, **common)
 
-    def fit_early_stopping(self, estimator: Any, X: Any, y: Any, X_valid: Any, y_valid: Any, *, patience: int) -> int:
+    def fit_early_stopping(
+        self, estimator: Any, X: Any, y: Any, X_valid: Any, y_valid: Any, *, patience: int, sample_weight: Any = None
+    ) -> int:
         stopper = _EarlyStopping(patience)
         estimator.set_params(**{ROUNDS_PARAM: ROUND_CAP})
-        estimator.fit(X, y, **_eval_keywords(X_valid, y_valid), callbacks=[stopper])
+        estimator.fit(X, y, sample_weight=sample_weight, **_eval_keywords(X_valid, y_valid), callbacks=[stopper])
         return int(estimator.best_iteration_ or estimator.n_estimators)
 
 

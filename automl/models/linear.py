@@ -14,6 +14,9 @@ class Linear(ModelFamily):
     key = "linear"
     scale = True
     high_cardinality = "target"
+    feature_choices = frozenset(
+        {"fe_impute", "fe_scale", "fe_encoding", "fe_datetime", "fe_select", "fe_pca", "fe_class_weight"}
+    )
 
     def search_space(self, trial: Suggester, n_rows: int, task: str) -> None:
         if is_classification(task):

@@ -62,7 +62,9 @@ class XGBoost(ModelFamily):
             return xgb.XGBClassifier(**params, **common)
         return xgb.XGBRegressor(**params, **common)
 
-    def fit_early_stopping(self, estimator: Any, X: Any, y: Any, X_valid: Any, y_valid: Any, *, patience: int) -> int:
+    def fit_early_stopping(
+        self, estimator: Any, X: Any, y: Any, X_valid: Any, y_valid: Any, *, patience: int, sample_weight: Any = None
+    ) -> int:
         callbacks = estimator.get_params()["callbacks"]
         # the stale-round check holds state: it goes with this fit only, not the fitted model
         estimator.set_params(
@@ -71,7 +73,7 @@ class XGBoost(ModelFamily):
             **{ROUNDS_PARAM: ROUND_CAP},
         )
         try:
-            estimator.fit(X, y, eval_set=[(X_valid, y_valid)], verbose=False)
+            estimator.fit(X, y, sample_weight=sample_weight, eval_set=[(X_valid, y_valid)], verbose=False)
         finally:
             estimator.set_params(callbacks=callbacks)
         try:

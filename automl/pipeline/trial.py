@@ -17,14 +17,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.decomposition import PCA
+from sklearn.feature_selection import VarianceThreshold
 from sklearn.pipeline import Pipeline
 
 from automl.data.schema import TableSchema
 from automl.data.splits import Folds
 from automl.errors import first_line
 from automl.evaluation.metrics import get_metric
+from automl.features.choices import FeatureChoices, TableTraits, model_params, training_weights
 from automl.features.compiled import CompiledPipeline, fast_pipeline
 from automl.features.preprocessing import build_preprocessor, native_category_count
+from automl.features.selection import TopShare
 from automl.models.base import (
     FitTimeout,
     ModelFamily,
@@ -61,6 +65,10 @@ class TrialData:
     #: the job's fallback configuration: only the budget's end stops it, not the per-trial
     #: share (the job checked that the budget fits it)
     floor_config: dict[str, Any] | None = None
+    #: each row's sample weight (the spec's `data.weight_column`), or None: all alike
+    weights: np.ndarray | None = None
+    #: the feature choices the search may make on this table (`features.choices`); None: none
+    traits: TableTraits | None = None
 
     @property
     def n_classes(self) -> int:
@@ -118,6 +126,8 @@ class TrialRow:
     status: TrialStatus
     outcome: TrialOutcome | None = None
     error: str | None = None
+    #: seconds into the search when its result arrived (None: unknown, or a resumed search's earlier run)
+    finished_s: float | None = None
 
     @classmethod
     def of(cls, trial_id: str, outcome: TrialOutcome) -> TrialRow:
@@ -139,19 +149,41 @@ def join_config(family: str, params: dict[str, Any]) -> dict[str, Any]:
 def build_pipeline(
     family: ModelFamily, params: dict[str, Any], schema: TableSchema, seed: int, n_threads: int
 ) -> Pipeline:
-    """Preprocessing and estimator as one pipeline, so each fold fits both on its own rows."""
+    """Preprocessing, the feature choices' selection and projection, and the estimator as
+    one pipeline, so each fold fits them all on its own rows.
+
+    Raises:
+        ValueError: a feature choice (`fe_*` parameter) with a value it does not have.
+    """
+    choices = FeatureChoices.of(params)
     preprocessor = build_preprocessor(
         schema,
         scale=family.scale,
         high_cardinality=family.high_cardinality,  # type: ignore[arg-type]
         seed=seed,
-        accepts_sparse=family.accepts_sparse,
+        accepts_sparse=family.accepts_sparse and not choices.pca,  # PCA takes dense rows
         native_categories=family.native_categories,
+        choices=choices,
     )
-    estimator = family.make_estimator(params, schema.task, seed, n_threads)
-    if family.native_categories and native_category_count(schema):
+    steps: list[tuple[str, Any]] = [("preprocess", preprocessor)]
+    classification = schema.task != "regression"
+    if choices.select == "variance":
+        steps.append(("select", VarianceThreshold(VARIANCE_THRESHOLD)))
+    elif choices.select != "none":
+        steps.append(("select", TopShare(choices.select, choices.select_share, classification, seed)))
+    if choices.pca:
+        steps.append(("pca", PCA(n_components=PCA_VARIANCE, svd_solver="full", random_state=seed)))
+    estimator = family.make_estimator(model_params(params), schema.task, seed, n_threads)
+    if family.native_categories and native_category_count(schema) and choices.select == "none":
         estimator.set_params(cat_features=list(range(native_category_count(schema))))
-    return Pipeline([("preprocess", preprocessor), ("model", estimator)])
+    return Pipeline([*steps, ("model", estimator)])
+
+
+#: a variance selection drops the columns whose variance on the training rows is at most
+#: this: constants, and one-hot codes of a category held by fewer than 1 row in 1,000
+VARIANCE_THRESHOLD = 1e-3
+#: the share of the variance a PCA projection keeps
+PCA_VARIANCE = 0.95
 
 
 #: the share of a fold's training rows an early-stopping fit holds out to stop on
@@ -184,21 +216,28 @@ def early_stopping_split(y: np.ndarray, classification: bool, seed: int) -> tupl
 
 
 def fit_pipeline(
-    pipeline: Pipeline, family: ModelFamily, X: pd.DataFrame, y: np.ndarray, task: str, seed: int
+    pipeline: Pipeline,
+    family: ModelFamily,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    task: str,
+    seed: int,
+    weights: np.ndarray | None = None,
 ) -> int | None:
-    """Fit `pipeline` on these rows; return the best round count of an early-stopping
-    family (None for the others).
+    """Fit `pipeline` on these rows (with these sample weights, if any); return the best
+    round count of an early-stopping family (None for the others).
 
     An early-stopping family fits its preprocessing and model on part of the rows and
     stops on the rest (`early_stopping_split`), all of them from the rows given: a fold's
     validation rows, whose predictions become out-of-fold predictions, are never seen.
     """
+    keywords = {} if weights is None else {"model__sample_weight": weights}
     if not family.early_stopping:
-        pipeline.fit(X, y)
+        pipeline.fit(X, y, **keywords)
         return None
     fit_rows, stop_rows = early_stopping_split(y, task != "regression", seed)
     if not len(stop_rows):
-        pipeline.fit(X, y)
+        pipeline.fit(X, y, **keywords)
         return None
     preprocess = pipeline[:-1]  # the same step objects: fitting it fits the pipeline's
     X_fit = preprocess.fit_transform(X.iloc[fit_rows], y[fit_rows])
@@ -206,8 +245,16 @@ def fit_pipeline(
     rate = pipeline.named_steps["model"].get_params().get("learning_rate")
     patience = early_stopping_patience(float(rate or 0.1))
     return family.fit_early_stopping(
-        pipeline.named_steps["model"], X_fit, y[fit_rows], X_stop, y[stop_rows], patience=patience
-    )
+        pipeline.named_steps["model"], X_fit, y[fit_rows], X_stop, y[stop_rows], patience=patience,
+        sample_weight=None if weights is None else weights[fit_rows],
+    )  # fmt: skip
+
+
+def fold_weights(data: TrialData, params: dict[str, Any], rows: np.ndarray | slice) -> np.ndarray | None:
+    """The sample weights of a fit on `rows`: the spec's weight column's and the
+    configuration's class weights (`features.choices.training_weights`)."""
+    base = None if data.weights is None else data.weights[rows]
+    return training_weights(params, data.y[rows], base, data.schema.task != "regression")
 
 
 #: called after each fold with the fold number (1-based) and the fold scores so far
@@ -326,8 +373,9 @@ def _cross_validate(outcome: TrialOutcome, data: TrialData, on_fold: FoldCallbac
                 check_fit_time()
                 start = time.perf_counter()
                 reached = fit_pipeline(
-                    pipeline, family, data.X.iloc[train_index], data.y[train_index], data.schema.task, data.seed + fold
-                )
+                    pipeline, family, data.X.iloc[train_index], data.y[train_index], data.schema.task, data.seed + fold,
+                    fold_weights(data, outcome.params, train_index),
+                )  # fmt: skip
                 clocked = rounds_time_up()
                 fitted = time.perf_counter()
                 predictor = fast_pipeline(pipeline)  # as it will predict when served: timed the same way

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,9 @@ class Batch:
     state: BatchState = BatchState.RUNNING
     reported: list[tuple[TrialStatus, float | None]] = field(default_factory=list)  # (status, score)
     error: str | None = None
+    #: seconds into the search of the worker's last report (None: none yet, or a resumed
+    #: search's earlier run, whose clock was another)
+    reported_s: float | None = None
 
     @property
     def retried_one_by_one(self) -> bool:
@@ -78,8 +81,10 @@ class TrialLedger:
         self._ended = False  # whether the search is over (`end`)
         self.first_done_at: float | None = None  # time.monotonic() of this run's first scored configuration
         self.retried = 0  # Tune trials run again after their worker or node died
+        self.started_at = time.monotonic()
         for trial_id, outcome in (restored or {}).items():
             self.add(trial_id, outcome)
+            self._batches[trial_id].reported_s = None
 
     # Tune's side ----------------------------------------------------------------------
     def start(self, trial_id: str, ids: Sequence[str], configs: Sequence[dict[str, Any]]) -> Batch:
@@ -94,6 +99,7 @@ class TrialLedger:
         batch = self._batches[trial_id]
         batch.reported = [(TrialStatus(status), score) for status, score in statuses]
         batch.error = why
+        batch.reported_s = time.monotonic() - self.started_at
         if self.first_done_at is None and any(s is TrialStatus.DONE for s, _ in batch.reported):
             self.first_done_at = time.monotonic()
 
@@ -126,7 +132,9 @@ class TrialLedger:
         earlier ones, the driver's fallback), after those recorded so far."""
         config = join_config(outcome.family, outcome.params)
         score = outcome.score if outcome.ok else None
-        self._batches[trial_id] = Batch(trial_id, [trial_id], [config], BatchState.FINISHED, [(outcome.status, score)])
+        batch = Batch(trial_id, [trial_id], [config], BatchState.FINISHED, [(outcome.status, score)])
+        batch.reported_s = time.monotonic() - self.started_at
+        self._batches[trial_id] = batch
         self._outcomes[trial_id] = outcome
 
     # reading --------------------------------------------------------------------------
@@ -138,12 +146,12 @@ class TrialLedger:
             config_id = batch.ids[index]
             outcome = self._outcomes.get(config_id)
             if outcome is not None:
-                rows.append(TrialRow.of(config_id, outcome))
+                rows.append(replace(TrialRow.of(config_id, outcome), finished_s=batch.reported_s))
                 continue
             family, params = split_config(batch.configs[index])
             status = self._status(batch, index)
             error = batch.error or (STOPPED_AT_BUDGET if status is TrialStatus.STOPPED else None)
-            rows.append(TrialRow(config_id, family, params, status, None, error))
+            rows.append(TrialRow(config_id, family, params, status, None, error, batch.reported_s))
         return rows
 
     def counts(self) -> dict[TrialStatus, int]:

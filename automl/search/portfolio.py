@@ -18,6 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from automl.errors import SpecError
+from automl.features.choices import (
+    OPTIONS,
+    SELECT_SHARE,
+    SELECT_SHARE_RANGE,
+    TableTraits,
+    feature_params,
+    with_choice_defaults,
+)
 from automl.models.base import ModelFamily
 from automl.pipeline.trial import MODEL_KEY, join_config, split_config
 
@@ -89,7 +97,16 @@ def fit_to_space(config: dict[str, Any], family: ModelFamily, n_rows: int, task:
     key, given = split_config(config)
     fitting = _Fitting(given, family.default_params(n_rows, task))
     family.search_space(fitting, n_rows, task)
-    return join_config(key, fitting.params)
+    return join_config(key, {**fitting.params, **_valid_choices(feature_params(given))})
+
+
+def _valid_choices(choices: dict[str, Any]) -> dict[str, Any]:
+    """The feature choices (`features.choices`) among `choices` that have a valid value."""
+    kept = {k: v for k, v in choices.items() if k in OPTIONS and v in OPTIONS[k]}
+    share = choices.get(SELECT_SHARE)
+    if isinstance(share, (int, float)) and SELECT_SHARE_RANGE[0] <= share <= SELECT_SHARE_RANGE[1]:
+        kept[SELECT_SHARE] = float(share)
+    return kept
 
 
 def portfolio_points(
@@ -110,6 +127,25 @@ def portfolio_points(
         if key not in covered:
             points.append(join_config(key, family.default_params(n_rows, task)))
     return points
+
+
+def with_feature_defaults(
+    points: list[dict[str, Any]], families: dict[str, ModelFamily], traits: TableTraits | None
+) -> list[dict[str, Any]]:
+    """Flat configurations with the defaults of the feature choices they do not make, so
+    that a default or portfolio configuration is evaluated as given, not with choices
+    the sampler would fill in."""
+    if traits is None:
+        return points
+    out = []
+    for point in points:
+        key, params = split_config(point)
+        out.append(
+            {**point, **join_config(key, with_choice_defaults(families[key], params, traits))}
+            if key in families
+            else point
+        )
+    return out
 
 
 def relative_costs() -> dict[str, float]:

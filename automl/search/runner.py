@@ -32,7 +32,7 @@ from automl.pipeline.trial import TrialData, TrialRow, TrialStatus, evaluate_con
 from automl.search.batching import TARGET_BATCH_S, BatchingSearcher
 from automl.search.journal import JournalState, SearchJournal
 from automl.search.ledger import TrialLedger
-from automl.search.portfolio import portfolio_points
+from automl.search.portfolio import portfolio_points, with_feature_defaults
 from automl.search.progress import SearchMonitor
 from automl.search.resume import remaining_defaults, restored_storage
 from automl.search.space import ConditionalSpace, quiet_optuna
@@ -337,7 +337,7 @@ def _searcher(
     """Optuna over the families' conditional space, starting from `points`, with a resumed
     search's history, batched unless the strategy's scheduler weighs trials fold by fold."""
     metric = get_metric(data.metric)
-    space = ConditionalSpace(data.families, data.folds.n_rows, data.schema.task)
+    space = ConditionalSpace(data.families, data.folds.n_rows, data.schema.task, data.traits)
     optuna_search = OptunaSearch(
         space=space,
         metric="score",
@@ -376,6 +376,7 @@ def _first_points(data: TrialData, settings: SearchSettings) -> list[dict[str, A
     configuration: started first, it ends within the budget the job checked it fits, while
     the search goes on beside it."""
     points = portfolio_points(settings.portfolio, data.families, data.folds.n_rows, data.schema.task)
+    points = with_feature_defaults(points, data.families, data.traits)  # as the fallback has them
     floor_config = settings.floor_config
     if floor_config:
         points = [floor_config, *(p for p in points if p != floor_config)]

@@ -13,6 +13,7 @@ from typing import Any
 
 import optuna
 
+from automl.features.choices import TableTraits, declare_choices
 from automl.models.base import ModelFamily, Suggester
 from automl.pipeline.trial import MODEL_KEY, PARAM_SEPARATOR, join_config
 
@@ -52,14 +53,20 @@ class ConditionalSpace:
     A class rather than a closure: Tune pickles the searcher with its experiment state.
     """
 
-    def __init__(self, families: dict[str, ModelFamily], n_rows: int, task: str) -> None:
+    def __init__(
+        self, families: dict[str, ModelFamily], n_rows: int, task: str, traits: TableTraits | None = None
+    ) -> None:
         self.families = families
         self.n_rows = n_rows
         self.task = task
+        self.traits = traits  # the table's feature choices (`features.choices`); None: none searched
 
     def __call__(self, trial: Suggester) -> None:
         family = trial.suggest_categorical(MODEL_KEY, list(self.families))
-        self.families[family].search_space(_Prefixed(trial, family), self.n_rows, self.task)
+        prefixed = _Prefixed(trial, family)
+        self.families[family].search_space(prefixed, self.n_rows, self.task)
+        if self.traits is not None:
+            declare_choices(prefixed, self.families[family], self.traits)
 
 
 def default_points(families: dict[str, ModelFamily], n_rows: int, task: str) -> list[dict[str, Any]]:

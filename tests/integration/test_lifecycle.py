@@ -13,6 +13,7 @@ from tables import make_mixed_table
 from automl.artifacts.store import load_model
 from automl.data.coercion import coerce_features
 from automl.data.privacy import hash_column
+from automl.features.choices import describe_choices
 from automl.job.run import run_job
 from automl.spec import JobSpec
 
@@ -25,6 +26,7 @@ def _personal_table(n_rows: int = 300, seed: int = 5) -> pd.DataFrame:
     frame["email"] = [f"user{i}.{rng.integers(1000)}@example.org" for i in range(n_rows)]
     frame["customer_name"] = rng.choice(["Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra"], n_rows)
     frame["group"] = rng.choice(["a", "b"], n_rows)
+    frame["weight"] = rng.uniform(0.5, 2.0, n_rows)
     return frame
 
 
@@ -36,8 +38,8 @@ def run(tmp_path_factory):
     spec = JobSpec.from_dict(
         {
             "name": "lifecycle",
-            "data": {"train": str(root / "train.parquet"), "target": "target"},
-            "budget": {"max_trials": 3},
+            "data": {"train": str(root / "train.parquet"), "target": "target", "weight_column": "weight"},
+            "budget": {"max_trials": 6},
             "search": {"models": ["linear", "lightgbm"], "cv_folds": 3},
             "data_quality": {"hash": ["city"]},
             "evaluation": {"sensitive_features": ["group"], "max_rows": 200},
@@ -83,6 +85,20 @@ def test_the_summary_holds_the_quality_report_and_an_out_of_fold_evaluation(run)
     assert groups == {"a", "b"}
     assert evaluation["robustness"]["missing"] and evaluation["importance"]
     assert {i["feature"] for i in evaluation["importance"]} <= set(load_model(directory / "model").schema.features)
+
+
+def test_feature_choices_are_trial_parameters_and_on_the_leaderboard(run):
+    _, result, directory = run
+    board = pd.read_csv(directory / "leaderboard.csv")
+    done = board[board["status"] == "done"]
+    assert len(done) >= 3
+    for _, row in done.iterrows():
+        params = json.loads(row["params"])
+        assert {"fe_encoding", "fe_select", "fe_class_weight"} <= set(params), params
+        assert row["features"] == describe_choices(params)
+    linear = [json.loads(p) for p in done.loc[done["model"] == "linear", "params"]]
+    assert linear and all("fe_scale" in p and "fe_pca" in p for p in linear)
+    assert "weight" not in load_model(directory / "model").schema.features  # the weights are no feature
 
 
 def test_the_report_has_every_section_with_its_plots(run):

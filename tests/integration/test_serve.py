@@ -16,6 +16,13 @@ from ray import serve as ray_serve
 from tables import predict_in_subprocess
 
 from automl import AutoML
+from automl.artifacts.store import load_model, save_model
+from automl.data.coercion import coerce_features
+from automl.data.target import encode_target
+from automl.features.choices import training_weights
+from automl.models import registry
+from automl.pipeline.model import Member, TabularModel
+from automl.pipeline.trial import build_pipeline, fit_pipeline
 from serve import ServeConfig, deploy
 
 pytestmark = pytest.mark.usefixtures("ray_instance")
@@ -84,6 +91,46 @@ def test_served_predictions_equal_automl_predict(server, models, tmp_path):
     assert body["predictions"] == expected["prediction"].tolist()
     np.testing.assert_allclose(body["probabilities"], expected[["proba_no", "proba_yes"]].to_numpy(), atol=1e-7)
     assert body["model_version"] == client.get("/plain/metadata").json()["model_version"]
+
+
+#: a member for each feature choice (`features.choices`), several per member
+FEATURE_CHOICES = [
+    ("linear", {"fe_scale": "robust", "fe_encoding": "target", "fe_impute": "mean", "fe_datetime": "days",
+                "fe_class_weight": "balanced"}),
+    ("linear", {"fe_select": "mutual_info", "fe_select_share": 0.5, "fe_pca": "pca"}),
+    ("knn", {"fe_select": "variance", "fe_scale": "none", "fe_encoding": "ordinal"}),
+    ("random_forest", {"fe_select": "model", "fe_select_share": 0.3}),
+    ("lightgbm", {"fe_encoding": "ordinal", "fe_class_weight": "balanced"}),
+]  # fmt: skip
+
+
+def test_served_predictions_equal_automl_predict_with_every_feature_choice(server, models, tmp_path):
+    frame, client, common = server
+    _, v1, _, _ = models
+    schema = load_model(v1).schema
+    X, y = coerce_features(frame, schema), encode_target(frame["target"], schema)
+    members = []
+    for k, (key, choices) in enumerate(FEATURE_CHOICES):
+        family = registry.get_family(key)
+        params = {**family.default_params(len(X), schema.task), **choices}
+        pipeline = build_pipeline(family, params, schema, 0, 1)
+        fit_pipeline(pipeline, family, X, y, schema.task, 0, training_weights(params, y, None, True))
+        members.append(Member(f"t{k}", key, params, [pipeline]))
+    directory = save_model(TabularModel(schema, "roc_auc", members), tmp_path / "choices")
+    deploy(directory, ServeConfig(name="choices", route_prefix="/choices", **common))
+    try:
+        rows = _rows(frame, 30)
+        response = client.post("/choices/predict", json={"rows": rows})
+        assert response.status_code == 200, response.text
+        data = tmp_path / "rows.csv"
+        pd.DataFrame(rows).to_csv(data, index=False)
+        expected = predict_in_subprocess(directory, data, tmp_path / "pred.csv")
+        body = response.json()
+        assert body["predictions"] == expected["prediction"].tolist()
+        probabilities = expected[["proba_no", "proba_yes"]].to_numpy()
+        np.testing.assert_allclose(body["probabilities"], probabilities, atol=1e-7)
+    finally:
+        ray_serve.delete("choices")
 
 
 BAD_REQUESTS = {

@@ -40,6 +40,8 @@ SAMPLES = {
     "allow_personal_data": True,
     "clip_outliers": True,
     "sensitive_features": ["sex"],
+    "fixed_features": True,
+    "weight_column": "w",
     "cpus_per_trial": 2.0,
     "max_cpus": 3.0,
     "address": "ray://127.0.0.1:10001",

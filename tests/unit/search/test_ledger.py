@@ -196,3 +196,19 @@ def test_the_progress_monitor_feeds_the_ledger_and_reads_its_line_from_it():
     monitor.on_experiment_end([])
     assert monitor.summary_line().startswith("1 done, 2 failed, 2 stopped, 0 running |")
     assert ledger.rows()[2].error == "ValueError: bad"
+
+
+def test_each_row_says_when_its_result_arrived_and_the_leaderboard_shows_it():
+    ledger = TrialLedger(restored={"old": _outcome(score=0.5, C=9.0)})
+    _batch(ledger, "t1", 1)
+    _batch(ledger, "t2", 1)
+    ledger.report("t1", [("done", 0.7)])
+    ledger.report("t2", [("done", 0.6)])
+    ledger.add("driver-1", _outcome(score=0.65, C=3.0, fe_scale="robust"))
+    old, first, second, driver = ledger.rows()
+    assert old.finished_s is None  # a resumed search's earlier run: another clock
+    assert 0 <= first.finished_s <= second.finished_s <= driver.finished_s
+    board = leaderboard_frame(ledger.rows(), get_metric("roc_auc"))
+    assert board.set_index("trial_id").loc["driver-1", "features"] == "scale=robust"
+    assert board.set_index("trial_id").loc["t1.0", "features"] == ""
+    assert math.isnan(board.set_index("trial_id").loc["old", "finished_s"])
