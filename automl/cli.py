@@ -1,7 +1,8 @@
 """The `automl` command. Thin: parse arguments, call the library, print.
 
 Exit codes: 0 success; 2 bad input or usage (one line on stderr, no traceback);
-1 internal error (a bug: the traceback is printed to help report it).
+1 internal error (a bug: the traceback is printed to help report it); 3 drift found by
+`monitor --fail-on-drift`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys  # noqa: E402
 import traceback  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import TYPE_CHECKING  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
 
 from automl.budget import Budget  # noqa: E402
 from automl.errors import AutoMLError, DataError  # noqa: E402
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]  # what add_subparsers returns
     from serve.config import ServeConfig
 
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_DRIFT = 0, 1, 2, 3
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
@@ -168,6 +169,75 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    from automl.job.monitor import monitor_model, parse_since
+
+    result = monitor_model(
+        args.model_dir, args.log_dir, since=parse_since(args.since), p_value=args.p_value, window=args.window,
+        output=args.output,
+    )  # fmt: skip
+    report = result.report
+    level = f"{report['threshold']:.2g}"
+    print(f"{report['rows']} logged rows in {report['log_files']} file(s); test level {level} per feature")
+    for item in [*report["features"], *([report["prediction"]] if report["prediction"] else [])]:
+        psi_text = "n/a" if item["psi"] is None else f"{item['psi']:.3f}"
+        p_text = "n/a" if item["p_value"] is None else f"{item['p_value']:.2g}"
+        flag = "DRIFT" if item["drifted"] else ("" if item["note"] is None else item["note"])
+        print(
+            f"  {item['name']:<24} {item['kind']:<11} {item['test'] or '-':<4} p={p_text:<8} psi={psi_text:<7} {flag}"
+        )
+    if result.metric is not None:
+        points = result.metric["points"]
+        name = result.metric["metric"]
+        print(
+            f"live {name} over {sum(p['rows'] for p in points)} labelled rows: "
+            + ", ".join(f"{p[name]:.3f}" for p in points)
+        )
+    for path in result.files:
+        print(f"wrote {path}")
+    if report["drifted"]:
+        print("drift: " + ", ".join(report["drifted"]))
+        return EXIT_DRIFT if args.fail_on_drift else EXIT_OK
+    return EXIT_OK
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from automl.job.registration import register_run
+    from automl.registry import ModelRegistry
+
+    registry = ModelRegistry(args.registry)
+    if args.models_command == "register":
+        print(_version_line(register_run(registry, args.directory, args.name)))
+    elif args.models_command == "list":
+        for name in registry.names():
+            champion = next((v for v in registry.versions(name) if "champion" in v.aliases), None)
+            print(
+                f"{name}: {len(registry.versions(name))} version(s), champion v{champion.version if champion else '-'}"
+            )
+    elif args.models_command == "show":
+        for entry in registry.versions(args.name):
+            print(_version_line(entry))
+    elif args.models_command == "promote":
+        print("champion: " + _version_line(registry.promote(args.name, args.version)))
+    elif args.models_command == "rollback":
+        print("champion: " + _version_line(registry.rollback(args.name)))
+    elif args.models_command == "path":
+        print(registry.model_dir(args.name, args.version if args.version is not None else args.alias))
+    return EXIT_OK
+
+
+def _version_line(entry: Any) -> str:
+    aliases = f" [{', '.join(entry.aliases)}]" if entry.aliases else ""
+    return f"{entry.name} v{entry.version}{aliases} run {entry.run_id} sha256 {str(entry.digest)[:12]}"
+
+
+def _cmd_sign(args: argparse.Namespace) -> int:
+    from automl.artifacts.store import sign_model
+
+    print(f"signed {sign_model(args.model_dir)}")
+    return EXIT_OK
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from automl.evaluation.report import rebuild_report
 
@@ -295,6 +365,40 @@ def _add_job_commands(commands: Commands) -> None:
     resume.add_argument("--quiet", action="store_true", help="no progress display")
     resume.set_defaults(handler=_cmd_resume)
 
+    models = commands.add_parser("models", help="the model registry (MLflow): register, list, show, promote, rollback")
+    models.add_argument(
+        "--registry", help="registry root or MLflow URI (default: $AUTOML_REGISTRY, ~/.automl/registry)"
+    )
+    verbs = models.add_subparsers(dest="models_command", required=True, metavar="VERB")
+    register = verbs.add_parser("register", help="register a run directory's model (or a model directory)")
+    register.add_argument("directory", help="a run directory (its model, summary, leaderboard, report) or a model")
+    register.add_argument("--name", required=True, help="the registered model's name")
+    verbs.add_parser("list", help="the registered models")
+    for verb, text in (("show", "a model's versions"), ("promote", "make a version the champion"),
+                       ("rollback", "make the previous champion the champion again"),
+                       ("path", "the local directory of a version's artifact (for automl serve)")):  # fmt: skip
+        command = verbs.add_parser(verb, help=text)
+        command.add_argument("name")
+        if verb in ("promote", "path"):
+            default = "the challenger" if verb == "promote" else "the --alias"
+            command.add_argument("--version", type=int, help=f"a version number (default: {default})")
+        if verb == "path":
+            command.add_argument("--alias", default="champion", help="champion or challenger (default: champion)")
+    models.set_defaults(handler=_cmd_models)
+    monitor = commands.add_parser("monitor", help="drift and the live metric of a served model, from its request log")
+    monitor.add_argument("model_dir", help="the model directory being served")
+    monitor.add_argument("--log-dir", required=True, help="the serving request log (automl serve --log-dir)")
+    monitor.add_argument("--since", help="from this time on: ISO 8601 (UTC unless given), or a span back: 30m, 24h, 7d")
+    monitor.add_argument("--p-value", type=float, default=0.01, help="alarm level over all features (default 0.01)")
+    monitor.add_argument("--window", type=int, default=200, help="labelled rows per live-metric point (default 200)")
+    monitor.add_argument("--output", help="write monitor.json, drift.png and metric.png here")
+    monitor.add_argument("--fail-on-drift", action="store_true", help="exit with code 3 when a feature drifted")
+    monitor.set_defaults(handler=_cmd_monitor)
+    sign = commands.add_parser(
+        "sign", help="sign an artifact's manifest with AUTOML_SIGNING_KEY (or AUTOML_SIGNING_KEY_FILE)"
+    )
+    sign.add_argument("model_dir", help="the model directory")
+    sign.set_defaults(handler=_cmd_sign)
     report = commands.add_parser("report", help="rewrite a run directory's report.html from its summary.json")
     report.add_argument("run_dir", help="the job's run directory")
     report.set_defaults(handler=_cmd_report)

@@ -2,7 +2,8 @@
 
 Pickle can run code when loaded, so a model directory is trusted only after every file
 matches the sha256 recorded in its manifest; anything missing, extra in the manifest or
-altered is refused before unpickling. Artifacts are written to a temporary directory and
+altered is refused before unpickling; with a signing key, so is an unsigned or wrongly
+signed manifest (`artifacts.signing`). Artifacts are written to a temporary directory and
 renamed into place, so a crash never leaves a half-written model under the final name.
 """
 
@@ -21,7 +22,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from automl.errors import ArtifactError
+from automl.artifacts.signing import KEY_ENV, KEY_FILE_ENV, check_signature, signed, signing_key
+from automl.errors import ArtifactError, SpecError
 from automl.files import json_text
 from automl.pipeline import pickles
 from automl.pipeline.model import TabularModel
@@ -60,6 +62,7 @@ def save_model(model: TabularModel, directory: str | Path, extra: dict[str, Any]
         extra: more JSON-able manifest entries (scores, training summary).
     """
     directory = Path(directory)
+    key = signing_key()  # a bad key setting is refused before anything is written
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = directory.with_name(f".{directory.name}.tmp-{uuid.uuid4().hex[:8]}")
     staging.mkdir()
@@ -95,6 +98,8 @@ def save_model(model: TabularModel, directory: str | Path, extra: dict[str, Any]
             **(extra or {}),
             "files": {MODEL_FILE: sha256_of(staging / MODEL_FILE)},
         }
+        if key is not None:
+            manifest = signed(manifest, key)
         (staging / MANIFEST).write_text(json_text(manifest))  # the whole directory is renamed into place
         _swap_into_place(staging, directory)
     except BaseException:
@@ -129,13 +134,41 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
 
 
 def verify(directory: str | Path) -> dict[str, Any]:
-    """Check every file against the manifest's sha256; return the manifest.
+    """Check the manifest's signature (when a signing key is configured, `artifacts.signing`)
+    and every file against the manifest's sha256; return the manifest.
 
     Raises:
-        ArtifactError: a listed file is missing or its content differs.
+        ArtifactError: unsigned or wrongly signed while a key is set, or a listed file is
+            missing or its content differs.
     """
     directory = Path(directory)
     manifest = read_manifest(directory)
+    check_signature(manifest, signing_key(), str(directory))
+    _check_files(directory, manifest)
+    return manifest
+
+
+def sign_model(directory: str | Path) -> Path:
+    """Sign an artifact's manifest with the configured key, once its files match their
+    checksums (an artifact written before a key was set, or signed with another key).
+
+    Raises:
+        SpecError: no signing key is configured.
+        ArtifactError: the artifact is missing, unreadable or its files were changed.
+    """
+    directory = Path(directory)
+    key = signing_key()
+    if key is None:
+        raise SpecError(f"no signing key: set {KEY_ENV} or {KEY_FILE_ENV} to sign {directory}")
+    manifest = read_manifest(directory)
+    _check_files(directory, manifest)
+    staging = directory / f".{MANIFEST}.tmp-{uuid.uuid4().hex[:8]}"
+    staging.write_text(json_text(signed(manifest, key)))
+    os.replace(staging, directory / MANIFEST)  # atomic: the old manifest or the new, never half of one
+    return directory
+
+
+def _check_files(directory: Path, manifest: dict[str, Any]) -> None:
     for name, expected in manifest["files"].items():
         path = directory / name
         if Path(name).is_absolute() or ".." in Path(name).parts:
@@ -144,7 +177,6 @@ def verify(directory: str | Path) -> dict[str, Any]:
             raise ArtifactError(f"{directory}: incomplete artifact, {name} is missing")
         if sha256_of(path) != expected:
             raise ArtifactError(f"{directory}: {name} does not match its checksum; refusing to load it")
-    return manifest
 
 
 def load_model(directory: str | Path) -> TabularModel:

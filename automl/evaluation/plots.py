@@ -120,17 +120,19 @@ def residuals(predicted: Sequence[float], actual: Sequence[float]) -> Plot:
     return _encode(figure, f"residuals against predictions, {len(residual)} rows")
 
 
-def rate_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, metric: str, title: str) -> Plot:
-    """One line per curve (name -> (rates, scores)), score against the perturbation rate."""
+def rate_curves(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, metric: str, title: str, x_label: str = "rate"
+) -> Plot:
+    """One line per curve (name -> (xs, scores)), score against the perturbation rate (or `x_label`)."""
     figure, axes = _figure(6.0, 3.5)
     for name, (rates, scores) in curves.items():
         axes.plot(rates, scores, marker="o", label=name)
-    axes.set_xlabel("rate")
+    axes.set_xlabel(x_label)
     axes.set_ylabel(metric)
     axes.set_title(title, fontsize=10)
     axes.legend(fontsize=8)
     axes.grid(alpha=0.3)
-    return _encode(figure, f"{title}: {metric} against the rate for {', '.join(curves)}")
+    return _encode(figure, f"{title}: {metric} against the {x_label} for {', '.join(curves)}")
 
 
 def _figure(width: float, height: float) -> tuple[Figure, Axes]:

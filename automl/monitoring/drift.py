@@ -33,14 +33,16 @@ def feature_reference(X: pd.DataFrame, kinds: dict[str, str]) -> dict[str, dict[
             reference[name] = {
                 "kind": "numeric",
                 "edges": edges.tolist(),
-                "proportions": _numeric_counts(values, edges),
+                "proportions": numeric_counts(values, edges),
+                "quantiles": reference_quantiles(finite),  # what a Kolmogorov-Smirnov test compares
+                "missing_share": float(1 - len(finite) / max(len(values), 1)),
             }
         elif kinds.get(name) == "datetime":
             continue  # calendar features drift by design; compared through their parts only if asked
         else:
-            text = _text(column.to_numpy())
+            text = as_text(column.to_numpy())
             top = pd.Series(text).value_counts().head(TOP_CATEGORIES).index.tolist()
-            reference[name] = {"kind": "categorical", "values": top, "proportions": _categorical_counts(text, top)}
+            reference[name] = {"kind": "categorical", "values": top, "proportions": categorical_counts(text, top)}
     return reference
 
 
@@ -48,7 +50,12 @@ def target_reference(y: np.ndarray, task: str, n_classes: int) -> dict[str, Any]
     """The training target's distribution, the reference for prediction drift."""
     if task == "regression":
         edges = np.unique(np.quantile(y, np.linspace(0, 1, N_BINS + 1)[1:-1]))
-        return {"kind": "numeric", "edges": edges.tolist(), "proportions": _numeric_counts(y, edges)}
+        return {
+            "kind": "numeric",
+            "edges": edges.tolist(),
+            "proportions": numeric_counts(y, edges),
+            "quantiles": reference_quantiles(y[np.isfinite(y)]),
+        }
     counts = np.bincount(y.astype(int), minlength=n_classes).astype(float)
     return {"kind": "classes", "proportions": (counts / counts.sum()).tolist()}
 
@@ -101,15 +108,29 @@ class DriftTracker:
                 continue
             values = np.concatenate(parts) if len(parts) > 1 else parts[0]
             if ref["kind"] == "numeric":
-                self.counts[name] += _numeric_counts(values.astype(float), np.asarray(ref["edges"]), raw=True)
+                self.counts[name] += numeric_counts(values.astype(float), np.asarray(ref["edges"]), raw=True)
             else:
-                self.counts[name] += _categorical_counts(_text(values), ref["values"], raw=True)
+                self.counts[name] += categorical_counts(as_text(values), ref["values"], raw=True)
         if self.target is not None and len(predictions):
             if self.target["kind"] == "numeric":
                 edges = np.asarray(self.target["edges"])
-                self.prediction_counts += _numeric_counts(predictions.astype(float), edges, raw=True)
+                self.prediction_counts += numeric_counts(predictions.astype(float), edges, raw=True)
             else:
                 self.prediction_counts += np.bincount(predictions.astype(int), minlength=len(self.prediction_counts))
+
+
+#: a numeric reference keeps this many evenly spaced quantiles of its training values
+REFERENCE_QUANTILES = 1_000
+
+
+def reference_quantiles(values: np.ndarray) -> list[float]:
+    """`REFERENCE_QUANTILES` midpoint quantiles of the finite `values`: a fixed-size stand-in
+    for the training sample (a two-sample test against them is as one against a sample of
+    that many rows drawn from the training distribution, with less noise)."""
+    if len(values) == 0:
+        return []
+    levels = (np.arange(REFERENCE_QUANTILES) + 0.5) / REFERENCE_QUANTILES
+    return np.quantile(np.asarray(values, dtype=np.float64), levels).tolist()
 
 
 def psi(expected: np.ndarray, actual_counts: np.ndarray) -> float | None:
@@ -122,7 +143,7 @@ def psi(expected: np.ndarray, actual_counts: np.ndarray) -> float | None:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def _numeric_counts(values: np.ndarray, edges: np.ndarray, raw: bool = False) -> Any:
+def numeric_counts(values: np.ndarray, edges: np.ndarray, raw: bool = False) -> Any:
     """Counts in len(edges)+1 bins plus one for missing values."""
     missing = ~np.isfinite(values)
     bins = np.searchsorted(edges, values[~missing], side="right")
@@ -131,13 +152,13 @@ def _numeric_counts(values: np.ndarray, edges: np.ndarray, raw: bool = False) ->
     return counts if raw else (counts / max(counts.sum(), 1)).tolist()
 
 
-def _text(values: np.ndarray) -> list[str]:
+def as_text(values: np.ndarray) -> list[str]:
     """Each value as the text drift compares, missing ones as one marker value."""
     missing = pd.isna(values)
     return [_MISSING if gone else str(value) for value, gone in zip(values.tolist(), missing.tolist(), strict=True)]
 
 
-def _categorical_counts(text: list[str], top: list[str], raw: bool = False) -> Any:
+def categorical_counts(text: list[str], top: list[str], raw: bool = False) -> Any:
     index = {v: i for i, v in enumerate(top)}
     positions = np.fromiter((index.get(v, len(top)) for v in text), dtype=np.intp, count=len(text))
     counts = np.bincount(positions, minlength=len(top) + 1).astype(float)

@@ -106,3 +106,23 @@ def test_cli_serve_haproxy_refuses_a_cluster_address(ray_instance, tmp_path):
     )  # fmt: skip
     assert result.returncode == 2 and "RAY_SERVE_ENABLE_HA_PROXY=1 ray start" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_with_a_signing_key_an_unsigned_artifact_is_neither_served_nor_predicted(
+    ray_instance, serve_port, binary_artifact, tmp_path
+):
+    env = {**os.environ, "AUTOML_SIGNING_KEY": "a-signing-key-of-32-characters!!"}
+    rows = tmp_path / "rows.csv"
+    binary_artifact.frame.drop(columns=["target"]).head(3).to_csv(rows, index=False)
+    commands = {
+        "serve": ["serve", str(binary_artifact.path), "--port", str(serve_port), "--address", ray_instance,
+                  "--name", "unsigned", "--ingress", "proxy"],
+        "predict": ["predict", str(binary_artifact.path), str(rows), "--output", str(tmp_path / "out.csv")],
+    }  # fmt: skip
+    for name, args in commands.items():
+        result = subprocess.run(
+            [sys.executable, "-m", "automl.cli", *args], capture_output=True, text=True, timeout=300, env=env
+        )
+        assert result.returncode == 2, (name, result.stdout, result.stderr)
+        assert "unsigned and a signing key is configured" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out.csv").exists()
