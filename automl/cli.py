@@ -226,6 +226,26 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_retrain(args: argparse.Namespace) -> int:
+    from automl.job.retraining import retrain
+    from automl.registry import ModelRegistry
+
+    result = retrain(
+        ModelRegistry(args.registry), args.name, log_dir=args.log_dir, output=args.output, promote=args.promote,
+        force=args.force, cooldown_s=args.cooldown_s, time_budget_s=args.time_budget, show_progress=not args.quiet,
+    )  # fmt: skip
+    print(f"challenger: {_version_line(result.challenger)} (run directory {result.run_dir})")
+    print(f"{result.added_rows} logged row(s) added to training, {result.held_out_rows} held out")
+    if result.held_out_rows:
+        scores = {"champion": result.champion_score, "challenger": result.challenger_score}
+        shown = ", ".join(f"{who} {'n/a' if v is None else f'{v:.5f}'}" for who, v in scores.items())
+        print(f"held-out {result.metric}: {shown}")
+    print(f"champion: {_version_line(result.champion)}" + (" (promoted)" if result.promoted else ""))
+    for note in result.notes:
+        print(f"note: {note}")
+    return EXIT_OK
+
+
 def _version_line(entry: Any) -> str:
     aliases = f" [{', '.join(entry.aliases)}]" if entry.aliases else ""
     return f"{entry.name} v{entry.version}{aliases} run {entry.run_id} sha256 {str(entry.digest)[:12]}"
@@ -385,6 +405,17 @@ def _add_job_commands(commands: Commands) -> None:
         if verb == "path":
             command.add_argument("--alias", default="champion", help="champion or challenger (default: champion)")
     models.set_defaults(handler=_cmd_models)
+    retrain = commands.add_parser("retrain", help="train a challenger for a registered model and compare it")
+    retrain.add_argument("name", help="the registered model")
+    retrain.add_argument("--registry", help="registry root or MLflow URI (default: $AUTOML_REGISTRY)")
+    retrain.add_argument("--log-dir", help="its serving log: labelled rows join training, the newest are held out")
+    retrain.add_argument("--output", help="the challenger's run directory (default: runs/NAME-retrain-TIME)")
+    retrain.add_argument("--promote", action="store_true", help="make it champion if better on the held-out rows")
+    retrain.add_argument("--force", action="store_true", help="retrain within the cooldown")
+    retrain.add_argument("--cooldown-s", type=float, default=3600.0, help="seconds between retrains (default 3600)")
+    retrain.add_argument("--time-budget", type=float, help="the job's time budget (default: the champion's job's)")
+    retrain.add_argument("--quiet", action="store_true", help="no progress line")
+    retrain.set_defaults(handler=_cmd_retrain)
     monitor = commands.add_parser("monitor", help="drift and the live metric of a served model, from its request log")
     monitor.add_argument("model_dir", help="the model directory being served")
     monitor.add_argument("--log-dir", required=True, help="the serving request log (automl serve --log-dir)")

@@ -11,7 +11,7 @@ from automl.registry import ModelRegistry, RegisteredVersion
 #: summary.json keys logged as the MLflow run's parameters and metrics
 PARAMS = ("task", "metric", "strategy", "best_model", "ensemble_method", "time_budget_s", "n_rows", "n_features")
 METRICS = ("best_cv_score", "ensemble_cv_score", "test_score", "n_trials", "n_failed", "wall_s")
-FILES = ("summary.json", "leaderboard.csv", "report.html")
+FILES = ("summary.json", "leaderboard.csv", "report.html", "job.yaml")  # job.yaml: what a retrain repeats
 MODEL_DIR = "model"  # a run directory's artifact (`job.outputs.write_run_dir`)
 
 

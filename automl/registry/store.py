@@ -191,6 +191,17 @@ class ModelRegistry:
         verify(local)  # and its files their checksums (and the signature, with a key)
         return local
 
+    def run_directory(self, run_id: str) -> Path:
+        """The local root of a run's artifacts (the model, the job, the report...).
+
+        Raises:
+            SpecError: the run's artifacts are not on a local file system.
+        """
+        parsed = urlparse(self.client.get_run(run_id).info.artifact_uri)
+        if parsed.scheme not in ("", "file"):
+            raise SpecError(f"run {run_id}'s artifacts are at {parsed.scheme}://: only a local store is read here")
+        return Path(unquote(parsed.path))
+
     # parts ---------------------------------------------------------------------------
     def _local(self, entry: RegisteredVersion) -> Path:
         """The version's files where they are, for a local artifact store; else a copy
@@ -201,7 +212,7 @@ class ModelRegistry:
         parsed = urlparse(uri)
         if parsed.scheme in ("", "file"):
             return Path(unquote(parsed.path))
-        cache = Path(registry_location()).expanduser() / "cache" / entry.name / str(entry.version)
+        cache = DEFAULT_ROOT.expanduser() / "cache" / entry.name / str(entry.version)  # a remote store's copies
         if not (cache / "model").is_dir():
             os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
             self._mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(cache), tracking_uri=self.uri)
