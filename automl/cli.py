@@ -172,8 +172,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_monitor(args: argparse.Namespace) -> int:
     from automl.job.monitor import monitor_model, parse_since
 
+    model_dir = args.model
+    if not Path(model_dir).is_dir():  # a registered model's name: its champion
+        from automl.registry import ModelRegistry
+
+        model_dir = ModelRegistry(args.registry).model_dir(args.model)
     result = monitor_model(
-        args.model_dir, args.log_dir, since=parse_since(args.since), p_value=args.p_value, window=args.window,
+        model_dir, args.log_dir, since=parse_since(args.since), p_value=args.p_value, window=args.window,
         output=args.output,
     )  # fmt: skip
     report = result.report
@@ -417,7 +422,8 @@ def _add_job_commands(commands: Commands) -> None:
     retrain.add_argument("--quiet", action="store_true", help="no progress line")
     retrain.set_defaults(handler=_cmd_retrain)
     monitor = commands.add_parser("monitor", help="drift and the live metric of a served model, from its request log")
-    monitor.add_argument("model_dir", help="the model directory being served")
+    monitor.add_argument("model", help="the model directory being served, or a registered model's name (its champion)")
+    monitor.add_argument("--registry", help="for a name: registry root or MLflow URI (default: $AUTOML_REGISTRY)")
     monitor.add_argument("--log-dir", required=True, help="the serving request log (automl serve --log-dir)")
     monitor.add_argument("--since", help="from this time on: ISO 8601 (UTC unless given), or a span back: 30m, 24h, 7d")
     monitor.add_argument("--p-value", type=float, default=0.01, help="alarm level over all features (default 0.01)")

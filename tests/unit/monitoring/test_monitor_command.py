@@ -91,3 +91,16 @@ def test_bad_monitor_input_is_one_line_and_exit_code_2(artifact, tmp_path, capsy
     assert "ISO 8601" in capsys.readouterr().err
     assert parse_since("30m", now=10_000.0) == 10_000.0 - 1800
     assert parse_since("2026-12-01T00:00:00+00:00") == pd.Timestamp("2026-12-01", tz="UTC").timestamp()
+
+
+def test_monitor_takes_a_registered_models_name(artifact, tmp_path, capsys):
+    from automl.registry import ModelRegistry
+
+    directory, model = artifact
+    registry = str(tmp_path / "registry")
+    ModelRegistry(registry).register(directory, "churn")
+    _log(tmp_path / "log", model, _frame(300, np.random.default_rng(5), shift=0.5))
+    code = main(["monitor", "churn", "--registry", registry, "--log-dir", str(tmp_path / "log"), "--fail-on-drift"])
+    assert code == 3 and "drift: x" in capsys.readouterr().out
+    assert main(["monitor", "nope", "--registry", registry, "--log-dir", str(tmp_path / "log")]) == 2
+    assert "no registered model 'nope'" in capsys.readouterr().err
