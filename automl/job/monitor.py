@@ -22,7 +22,7 @@ from automl.artifacts.store import load_model
 from automl.errors import SpecError
 from automl.files import atomic_write, json_text
 from automl.monitoring.statistics import P_VALUE, drift_report
-from automl.monitoring.traffic import read_traffic
+from automl.monitoring.traffic import Traffic, read_traffic
 
 #: labelled rows per point of the live metric
 WINDOW = 200
@@ -120,7 +120,7 @@ def _prediction_values(predictions: list[Any], classes: list[str] | None) -> np.
     return np.asarray([index[str(p)] for p in predictions if str(p) in index], dtype=np.int64)
 
 
-def _live_metric(traffic: Any, classes: list[str] | None, window: int) -> dict[str, Any] | None:
+def _live_metric(traffic: Traffic, classes: list[str] | None, window: int) -> dict[str, Any] | None:
     """Accuracy (classification) or RMSE (regression) over consecutive windows of
     labelled rows, in time order; None without labels."""
     times, predicted, actual = traffic.labelled()

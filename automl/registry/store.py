@@ -197,10 +197,10 @@ class ModelRegistry:
         Raises:
             SpecError: the run's artifacts are not on a local file system.
         """
-        parsed = urlparse(self.client.get_run(run_id).info.artifact_uri)
-        if parsed.scheme not in ("", "file"):
-            raise SpecError(f"run {run_id}'s artifacts are at {parsed.scheme}://: only a local store is read here")
-        return Path(unquote(parsed.path))
+        root = self._local_root(run_id)
+        if root is None:
+            raise SpecError(f"run {run_id}'s artifacts are not on a local file system: only a local store is read here")
+        return root
 
     # parts ---------------------------------------------------------------------------
     def _local(self, entry: RegisteredVersion) -> Path:
@@ -208,15 +208,20 @@ class ModelRegistry:
         downloaded once under the registry's cache."""
         if entry.run_id is None:
             raise ArtifactError(f"{entry.name} version {entry.version} has no run holding its files")
-        uri = f"{self.client.get_run(entry.run_id).info.artifact_uri}/model"
-        parsed = urlparse(uri)
-        if parsed.scheme in ("", "file"):
-            return Path(unquote(parsed.path))
+        root = self._local_root(entry.run_id)
+        if root is not None:
+            return root / "model"
         cache = DEFAULT_ROOT.expanduser() / "cache" / entry.name / str(entry.version)  # a remote store's copies
         if not (cache / "model").is_dir():
             os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+            uri = f"{self.client.get_run(entry.run_id).info.artifact_uri}/model"
             self._mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(cache), tracking_uri=self.uri)
         return cache / "model"
+
+    def _local_root(self, run_id: str) -> Path | None:
+        """The run's artifact root when it is on a local file system, else None."""
+        parsed = urlparse(self.client.get_run(run_id).info.artifact_uri)
+        return Path(unquote(parsed.path)) if parsed.scheme in ("", "file") else None
 
     def _log_run(
         self,

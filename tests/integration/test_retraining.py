@@ -61,7 +61,8 @@ def test_a_better_challenger_is_promoted_and_rollback_restores_the_champion(cham
     registry = ModelRegistry(str(tmp_path / "registry"))
     first = register_run(registry, location, "drifty")
     model = load_model(registry.model_dir("drifty"))
-    # traffic moved to x in [2, 6], where the relationship is now the opposite
+    # live rows from x in [2, 6], where "yes" lies below x = 4: the champion, fitted on
+    # x in [-2, 2], ranks them backwards
     moved = _table(400, np.random.default_rng(1), 2, 6, flipped=True)
     _log(tmp_path / "log", model, moved, moved["target"])
     result = retrain(

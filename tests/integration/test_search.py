@@ -275,8 +275,8 @@ def test_the_driver_evaluates_the_first_configurations_while_tune_starts():
     from automl.pipeline.trial import join_config
     from automl.search.runner import SearchSettings, run_search
 
-    # families whose spaces have a continuous dimension: a sampled configuration never
-    # repeats a default by chance (k-NN's two small dimensions did, now and then)
+    # families whose spaces are too large for a sampled configuration to repeat a default by
+    # chance (k-NN's two small dimensions hold about 24 configurations)
     data = small_trial_data(("linear", "extra_trees"), n_rows=150)
     floor = join_config("linear", get_family("linear").default_params(150, "binary"))
     trees = join_config("extra_trees", get_family("extra_trees").default_params(150, "binary"))
