@@ -15,12 +15,12 @@ import argparse  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import TYPE_CHECKING, Any  # noqa: E402
 
 from automl.budget import Budget  # noqa: E402
-from automl.errors import AutoMLError, DataError  # noqa: E402
+from automl.errors import AutoMLError, DataError, SpecError, first_line  # noqa: E402
 from automl.files import json_text  # noqa: E402
 from automl.spec import OPTIONS, JobSpec, spec_from_options  # noqa: E402
 
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from automl.job.run import FitResult
 
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]  # what add_subparsers returns
+    import threading
+
     from serve.config import ServeConfig
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_DRIFT = 0, 1, 2, 3
@@ -137,7 +139,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from automl.job import ray_session
     from serve import HAPROXY_PRELOAD, chosen_ingress, deploy, ingress_environment
 
+    if (args.canary is not None or args.shadow) and not args.challenger:
+        raise SpecError("--canary and --shadow roll out a --challenger model directory")
+    mode = "shadow" if args.shadow else "canary"
     address, requested = args.address, serve_config(args)
+    if not Path(args.model_dir).is_dir() and args.name is None and requested.name == "automl":
+        requested = requested.model_copy(update={"name": args.model_dir})  # the registered model's name
     # auto also looks for a Ray that `ray start` left here; an explicit haproxy starts its own
     found = bool(address or os.environ.get("RAY_ADDRESS")) or (requested.ingress == "auto" and running_ray())
     config = chosen_ingress(requested, joins_cluster=address != "local" and found)
@@ -155,11 +162,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         from ray import serve as ray_serve
 
         signal.signal(signal.SIGTERM, lambda *_: stop.set())  # after Ray, which installs its own
-        url = deploy(args.model_dir, config)
         auth = "bearer token required" if config.token_sha256() else "no auth"
-        print(f"serving {args.model_dir} at {url} ({auth}); Ctrl-C to stop", flush=True)
+        if Path(args.model_dir).is_dir():
+            url = deploy(args.model_dir, config, challenger=args.challenger, mode=mode, share=args.canary or 0.0)
+            print(f"serving {args.model_dir} at {url} ({auth}); Ctrl-C to stop", flush=True)
+            wait = lambda: stop.wait(1.0)  # noqa: E731
+        else:
+            wait = _follow_registry(args, config, stop, auth)
         try:
-            while not stop.wait(1.0):
+            while not wait():
                 pass
         except KeyboardInterrupt:
             pass
@@ -169,18 +180,121 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _follow_registry(
+    args: argparse.Namespace, config: ServeConfig, stop: threading.Event, auth: str
+) -> Callable[[], bool]:
+    """Serve a registered model's champion (and challenger, as its rollout says); return the
+    wait of the serving loop, which redeploys whenever the registry's plan changes: a
+    promotion, rollback or rollout then reaches the running replicas in place."""
+    from automl.registry import ModelRegistry
+    from serve import deploy
+
+    registry = ModelRegistry(args.registry)
+    name = args.model_dir
+    plan = registry.rollout_plan(name)
+
+    def apply(plan: Any) -> str:
+        mode = "canary" if plan.mode == "off" else plan.mode  # off: the plan has no challenger
+        return deploy(plan.champion_dir, config, challenger=plan.challenger_dir, mode=mode, share=plan.share)
+
+    url = apply(plan)
+    print(f"serving {plan.describe()} at {url} ({auth}); following {registry.location}; Ctrl-C to stop", flush=True)
+    current = [plan]
+
+    def wait() -> bool:
+        if stop.wait(args.follow_s):
+            return True
+        try:
+            latest = registry.rollout_plan(name)
+            if latest != current[0]:
+                apply(latest)
+                current[0] = latest
+                print(f"now serving {latest.describe()}", flush=True)
+        except AutoMLError as exc:  # a version that no longer verifies: keep serving what runs
+            print(f"warning: {exc}; still serving {current[0].describe()}", file=sys.stderr, flush=True)
+        except Exception as exc:  # the registry unreadable for a moment (a write holds its lock)
+            print(f"warning: registry not read ({first_line(exc)}); retrying", file=sys.stderr, flush=True)
+        return False
+
+    return wait
+
+
 def _cmd_monitor(args: argparse.Namespace) -> int:
     from automl.job.monitor import monitor_model, parse_since
+    from automl.job.watching import thresholds_of
 
-    model_dir = args.model
-    if not Path(model_dir).is_dir():  # a registered model's name: its champion
+    registry, name = None, None
+    if not Path(args.model).is_dir():  # a registered model's name: its champion
         from automl.registry import ModelRegistry
 
-        model_dir = ModelRegistry(args.registry).model_dir(args.model)
+        registry, name = ModelRegistry(args.registry), args.model
+    thresholds = thresholds_of(registry, name)
+    updates = {k: v for k, v in (("p_value", args.p_value), ("window", args.window)) if v is not None}
+    thresholds = thresholds.model_copy(update=updates)
+    if args.watch:
+        if registry is None or name is None:
+            raise SpecError("--watch follows a registered model: give its name, not a directory")
+        return _watch(args, registry, name, thresholds)
+    if args.retrain:
+        raise SpecError("--retrain applies to --watch")
+    model_dir = args.model if registry is None else registry.model_dir(args.model)
     result = monitor_model(
-        model_dir, args.log_dir, since=parse_since(args.since), p_value=args.p_value, window=args.window,
+        model_dir, args.log_dir, since=parse_since(args.since), p_value=thresholds.p_value, window=thresholds.window,
         output=args.output,
     )  # fmt: skip
+    _print_monitor(result)
+    if result.report["drifted"]:
+        print("drift: " + ", ".join(result.report["drifted"]))
+        return EXIT_DRIFT if args.fail_on_drift else EXIT_OK
+    return EXIT_OK
+
+
+def _watch(args: argparse.Namespace, registry: Any, name: str, thresholds: Any) -> int:
+    """Check `name`'s log every --interval seconds; on a trip, submit a retrain (--retrain)."""
+    from automl.job.monitor import monitor_model, parse_since
+    from automl.job.watching import check_and_retrain, retrain_command, start_local_retrain
+    from automl.monitoring.gauges import MonitorGauges
+
+    gauges = MonitorGauges(name, args.metrics_port) if args.metrics_port is not None else None
+    if gauges is not None:
+        print(f"Prometheus gauges at http://127.0.0.1:{gauges.port}/metrics", flush=True)
+    output = Path(args.output or f"runs/{name}-watch")
+
+    def submit() -> str:
+        python = args.job_python or sys.executable
+        command = retrain_command(name, registry, args.log_dir, thresholds, output=output, promote=args.promote,
+                                  canary=args.canary, python=python)  # fmt: skip
+        if args.address is None:
+            return start_local_retrain(command, output)
+        import shlex
+
+        from automl.cluster.submit import submit_entrypoint
+
+        return submit_entrypoint(shlex.join(command), args.address, prefix=f"retrain-{name}",
+                                 metadata={"automl_retrain": name})  # fmt: skip
+
+    checks = 0
+    while True:
+        checks += 1
+        result = monitor_model(registry.model_dir(name), args.log_dir, since=parse_since(args.since),
+                               p_value=thresholds.p_value, window=thresholds.window, output=output)  # fmt: skip
+        check = check_and_retrain(registry, name, result, thresholds, submit if args.retrain else None)
+        if gauges is not None:
+            gauges.update(result.report, result.metric, bool(check.reasons), bool(check.submitted))
+        stamp = time.strftime("%H:%M:%S", time.localtime(check.checked_at))
+        state = "; ".join(check.reasons) or "no alarm"
+        action = ""
+        if check.submitted:
+            action = f"; retrain submitted: {check.submitted}"
+        elif check.held_back:
+            action = f"; no retrain: {check.held_back}"
+        print(f"{stamp} {name}: {check.rows} rows, {state}{action}", flush=True)
+        if args.max_checks is not None and checks >= args.max_checks:
+            return EXIT_OK
+        time.sleep(args.interval)
+
+
+def _print_monitor(result: Any) -> None:
     report = result.report
     level = f"{report['threshold']:.2g}"
     print(f"{report['rows']} logged rows in {report['log_files']} file(s); test level {level} per feature")
@@ -200,10 +314,6 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
         )
     for path in result.files:
         print(f"wrote {path}")
-    if report["drifted"]:
-        print("drift: " + ", ".join(report["drifted"]))
-        return EXIT_DRIFT if args.fail_on_drift else EXIT_OK
-    return EXIT_OK
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -223,7 +333,11 @@ def _cmd_models(args: argparse.Namespace) -> int:
         for entry in registry.versions(args.name):
             print(_version_line(entry))
     elif args.models_command == "promote":
-        print("champion: " + _version_line(registry.promote(args.name, args.version)))
+        print("champion: " + _version_line(registry.promote(args.name, args.version, force=args.force)))
+    elif args.models_command == "rollout":
+        mode = "canary" if args.canary is not None else ("shadow" if args.shadow else "off")
+        registry.set_rollout(args.name, mode, args.canary or 0.0)
+        print("serving: " + registry.rollout_plan(args.name).describe())
     elif args.models_command == "rollback":
         print("champion: " + _version_line(registry.rollback(args.name)))
     elif args.models_command == "path":
@@ -237,6 +351,7 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
 
     result = retrain(
         ModelRegistry(args.registry), args.name, log_dir=args.log_dir, output=args.output, promote=args.promote,
+        canary=args.canary,
         force=args.force, cooldown_s=args.cooldown_s, time_budget_s=args.time_budget, show_progress=not args.quiet,
     )  # fmt: skip
     print(f"challenger: {_version_line(result.challenger)} (run directory {result.run_dir})")
@@ -390,7 +505,9 @@ def _add_job_commands(commands: Commands) -> None:
     resume.add_argument("--quiet", action="store_true", help="no progress display")
     resume.set_defaults(handler=_cmd_resume)
 
-    models = commands.add_parser("models", help="the model registry (MLflow): register, list, show, promote, rollback")
+    models = commands.add_parser(
+        "models", help="the model registry (MLflow): register, list, show, promote, rollback, rollout"
+    )
     models.add_argument(
         "--registry", help="registry root or MLflow URI (default: $AUTOML_REGISTRY, ~/.automl/registry)"
     )
@@ -407,15 +524,25 @@ def _add_job_commands(commands: Commands) -> None:
         if verb in ("promote", "path"):
             default = "the challenger" if verb == "promote" else "the --alias"
             command.add_argument("--version", type=int, help=f"a version number (default: {default})")
+        if verb == "promote":
+            command.add_argument("--force", action="store_true", help="even one a retrain found no better")
         if verb == "path":
             command.add_argument("--alias", default="champion", help="champion or challenger (default: champion)")
+    rollout = verbs.add_parser("rollout", help="roll the challenger out beside the champion (automl serve NAME)")
+    rollout.add_argument("name")
+    how = rollout.add_mutually_exclusive_group(required=True)
+    how.add_argument("--canary", type=float, metavar="SHARE", help="the challenger answers this share (0-1]")
+    how.add_argument("--shadow", action="store_true", help="the challenger answers every request, logged only")
+    how.add_argument("--off", action="store_true", help="end the rollout: the champion answers all")
     models.set_defaults(handler=_cmd_models)
     retrain = commands.add_parser("retrain", help="train a challenger for a registered model and compare it")
     retrain.add_argument("name", help="the registered model")
     retrain.add_argument("--registry", help="registry root or MLflow URI (default: $AUTOML_REGISTRY)")
     retrain.add_argument("--log-dir", help="its serving log: labelled rows join training, the newest are held out")
     retrain.add_argument("--output", help="the challenger's run directory (default: runs/NAME-retrain-TIME)")
-    retrain.add_argument("--promote", action="store_true", help="make it champion if better on the held-out rows")
+    better = retrain.add_mutually_exclusive_group()
+    better.add_argument("--promote", action="store_true", help="make it champion if better on the held-out rows")
+    better.add_argument("--canary", type=float, metavar="SHARE", help="if better there, roll it out as a canary")
     retrain.add_argument("--force", action="store_true", help="retrain within the cooldown")
     retrain.add_argument("--cooldown-s", type=float, default=3600.0, help="seconds between retrains (default 3600)")
     retrain.add_argument("--time-budget", type=float, help="the job's time budget (default: the champion's job's)")
@@ -426,10 +553,21 @@ def _add_job_commands(commands: Commands) -> None:
     monitor.add_argument("--registry", help="for a name: registry root or MLflow URI (default: $AUTOML_REGISTRY)")
     monitor.add_argument("--log-dir", required=True, help="the serving request log (automl serve --log-dir)")
     monitor.add_argument("--since", help="from this time on: ISO 8601 (UTC unless given), or a span back: 30m, 24h, 7d")
-    monitor.add_argument("--p-value", type=float, default=0.01, help="alarm level over all features (default 0.01)")
-    monitor.add_argument("--window", type=int, default=200, help="labelled rows per live-metric point (default 200)")
+    monitor.add_argument("--p-value", type=float, help="alarm level over all features (default: the spec's, 0.01)")
+    monitor.add_argument("--window", type=int, help="labelled rows per live-metric point (default: the spec's, 200)")
     monitor.add_argument("--output", help="write monitor.json, drift.png and metric.png here")
     monitor.add_argument("--fail-on-drift", action="store_true", help="exit with code 3 when a feature drifted")
+    watch = monitor.add_argument_group("watching a registered model (thresholds: its job's monitoring section)")
+    watch.add_argument("--watch", action="store_true", help="check again every --interval seconds")
+    watch.add_argument("--interval", type=float, default=60.0, metavar="S", help="seconds between checks (60)")
+    watch.add_argument("--max-checks", type=int, metavar="N", help="stop after N checks (default: never)")
+    watch.add_argument("--retrain", action="store_true", help="submit automl retrain when a threshold trips")
+    how = watch.add_mutually_exclusive_group()
+    how.add_argument("--promote", action="store_true", help="the retrain promotes a better challenger")
+    how.add_argument("--canary", type=float, metavar="SHARE", help="the retrain rolls a better one out as a canary")
+    watch.add_argument("--address", metavar="URL", help="submit the retrain to this Ray Jobs API (default: locally)")
+    watch.add_argument("--job-python", metavar="PATH", help="the cluster's Python for the job (default: this one)")
+    watch.add_argument("--metrics-port", type=int, metavar="PORT", help="Prometheus gauges on 127.0.0.1:PORT (0: any)")
     monitor.set_defaults(handler=_cmd_monitor)
     sign = commands.add_parser(
         "sign", help="sign an artifact's manifest with AUTOML_SIGNING_KEY (or AUTOML_SIGNING_KEY_FILE)"
@@ -456,7 +594,16 @@ def _add_model_commands(commands: Commands) -> None:
 
 def _add_serve(commands: Commands) -> None:
     serve = commands.add_parser("serve", help="serve a saved model over HTTP with Ray Serve")
-    serve.add_argument("model_dir")
+    serve.add_argument(
+        "model_dir",
+        metavar="MODEL",
+        help="a model directory, or a registered model's name: its champion and rollout, followed as they change",
+    )
+    serve.add_argument("--registry", help="for a name: registry root or MLflow URI (default: $AUTOML_REGISTRY)")
+    serve.add_argument("--follow-s", type=float, default=2.0, metavar="S", help="for a name: registry read interval")
+    serve.add_argument("--challenger", metavar="DIR", help="a second model directory to roll out beside MODEL")
+    serve.add_argument("--canary", type=float, metavar="SHARE", help="the challenger answers this share of requests")
+    serve.add_argument("--shadow", action="store_true", help="the challenger answers every request's rows, logged only")
     serve.add_argument("--config", metavar="FILE", help="serving config (YAML); flags override it")
     serve.add_argument("--name", help="application name (redeploying a name rolls its replicas)")
     serve.add_argument("--host", help="default 127.0.0.1")

@@ -180,3 +180,21 @@ def haproxy_binds_on(host: str) -> bool:
     for module in modules:
         module.HAPROXY_CONFIG_TEMPLATE = template
     return True
+
+
+# Ray Serve: a deployment's version ---------------------------------------------------
+def pinned_version(deployment: Any, version: str) -> Any:
+    """`deployment` with Serve's version pinned to `version`, so a redeploy with the same
+    version and a new `user_config` reconfigures the running replicas in place. Serve
+    gives every `serve.run` a random version (replicas restart on each), and takes a
+    version only from its own callers (`options(version=..., _internal=True)`). Fallback:
+    the deployment as it is, whose replicas roll over on each redeploy (new ones start
+    before old ones stop, so no request fails; the swap is only slower)."""
+
+    def get() -> Any:
+        return deployment.options(version=version, _internal=True)
+
+    return (
+        _internal(get, "ray.serve Deployment.options(version=, _internal=)", "a new user_config restarts the replicas")
+        or deployment
+    )

@@ -187,6 +187,26 @@ class EvaluationSpec(_Strict):
     )
 
 
+class MonitoringSpec(_Strict):
+    """When a served model counts as degraded: what `automl monitor` flags and what makes
+    `automl monitor --watch --retrain` submit a retrain."""
+
+    p_value: float = Field(
+        default=0.01, gt=0, lt=1, description="The drift tests' level over all features (Bonferroni-corrected)."
+    )
+    min_rows: int = Field(default=200, ge=1, description="Logged rows needed before drift counts.")
+    drifted_features: int = Field(default=1, ge=1, description="Drifted features that trip a retrain.")
+    prediction_drift: bool = Field(default=True, description="Whether drift in the predictions alone trips one.")
+    metric_drop: float | None = Field(
+        default=0.05,
+        gt=0,
+        description="A live-metric window worse than the first by this share trips one (accuracy lower, RMSE "
+        "higher); null: the live metric never does.",
+    )
+    window: int = Field(default=200, ge=1, description="Labelled rows per point of the live metric.")
+    retrain_cooldown_s: float = Field(default=3600.0, ge=0, description="Seconds between two retrains.")
+
+
 class ResourcesSpec(_Strict):
     address: str | None = None
     cpus_per_trial: float = Field(default=1, gt=0)
@@ -207,6 +227,7 @@ class JobSpec(_Strict):
     ensemble: EnsembleSpec = Field(default_factory=EnsembleSpec)
     data_quality: DataQualitySpec = Field(default_factory=DataQualitySpec)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     output: str | None = None
 

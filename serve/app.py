@@ -6,6 +6,12 @@ Each replica loads the artifact once (after checking every checksum), validates 
 against the training schema, batches concurrent requests into one model call, and
 reports Prometheus metrics and drift statistics. Nothing a client sends can make it
 answer 500: client errors are 4xx with a message, and the replica keeps serving.
+
+Which models a replica serves is its Serve `user_config` (`serve.config.Rollout`): the
+champion, and a challenger as a canary (a share of the requests) or a shadow (answers
+logged, not returned). A new `user_config` reaches running replicas through
+`reconfigure`, which loads the new models beside the old ones and then swaps them:
+requests keep being answered throughout, by the old models until the swap.
 """
 
 import asyncio
@@ -27,15 +33,13 @@ from ray import serve
 from ray.serve import metrics
 from starlette.requests import ClientDisconnect
 
-from automl.artifacts.store import load_model, read_manifest
 from automl.data.coercion import feature_columns, logged_rows
 from automl.errors import first_line
-from automl.monitoring.drift import DriftTracker
-from serve.config import DEFAULT_BATCH_WAIT_TIMEOUT_S, DEFAULT_MAX_BATCH_SIZE, ServeConfig
+from serve.config import DEFAULT_BATCH_WAIT_TIMEOUT_S, DEFAULT_MAX_BATCH_SIZE, Rollout, ServeConfig
 from serve.hooks import load_hooks
-from serve.openapi import openapi_document, swagger_page
 from serve.recorder import MetricsRecorder
 from serve.request_log import RequestLog
+from serve.served import ServedModel, load_served
 from serve.validation import RequestError, checked_feedback, checked_rows
 
 logger = logging.getLogger("automl.serve")
@@ -55,6 +59,9 @@ _LATENCY_BOUNDARIES_MS: list[float] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000,
 _BATCH_SIZE_BOUNDARIES: list[float] = [1, 2, 4, 8, 16, 32, 64, 128]
 # Probabilities are rounded in answers: shorter JSON, and no client needs more digits.
 _PROBABILITY_DECIMALS = 8
+# A shadow's rows wait this long before the challenger predicts them, so the champion's
+# answers go out first and the shadow's work is one model call for many requests.
+_SHADOW_DELAY_S = 0.002
 
 
 Prediction = tuple[dict[str, Any], np.ndarray] | RequestError  # answer fields and raw output, or the 4xx
@@ -68,11 +75,6 @@ class _BatchSettings(Protocol):
     def set_batch_wait_timeout_s(self, new_batch_wait_timeout_s: float) -> None: ...
 
 
-def _plain(value: Any) -> Any:
-    # defined before the class: Serve's ingress captures the class when it is decorated
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _request_log(config: ServeConfig) -> RequestLog | None:
     if not config.log_dir:
         return None
@@ -82,20 +84,19 @@ def _request_log(config: ServeConfig) -> RequestLog | None:
 @serve.deployment
 @serve.ingress(app)
 class ModelServer:
-    def __init__(self, model_dir: str, config: dict[str, Any], token_sha256: str | None) -> None:
+    def __init__(self, config: dict[str, Any], token_sha256: str | None) -> None:
+        # The models come with the user_config, in reconfigure, which Serve calls before
+        # the replica takes requests.
         self.config = ServeConfig(**config)
-        self.model = load_model(model_dir)  # refuses a tampered or incomplete artifact
-        self.manifest = read_manifest(model_dir)
-        self.version = str(self.manifest.get("model_version"))
         self.token_sha256 = token_sha256
-        reference = self.model.reference or {}
-        self.drift = DriftTracker(reference.get("features", {}), reference.get("target"))
-        self.example = reference.get("example")
-        self._labels = [_plain(c) for c in self.model.classes or []]
-        self._label_tags = [{"label": str(c)} for c in self.model.classes or []]
+        self.rollout: Rollout | None = None
+        self.champion: ServedModel | None = None
+        self.challenger: ServedModel | None = None
+        self._canary_credit = 0.0
+        self._shadow_queue: list[tuple[str, list[dict[str, Any]], list[Any]]] = []
+        self._shadow_task: asyncio.Task[None] | None = None
         self.log = _request_log(self.config)
         self.hooks = load_hooks(self.config.hooks)
-        self._openapi_json, self._docs_html = self._documents(auth=bool(token_sha256))
         self._batch_settings = cast(_BatchSettings, self._predict_batch)
         self._batch_settings.set_max_batch_size(self.config.max_batch_size)
         self._batch_limit = self.config.max_batch_size
@@ -124,19 +125,45 @@ class ModelServer:
         self.feature_drift = metrics.Gauge(
             "automl_feature_psi", description="Population stability index per feature.", tag_keys=("feature",)
         )
-
-    def _documents(self, *, auth: bool) -> tuple[bytes, str]:
-        """/openapi.json's bytes and the /docs page, built once: every request sends the same."""
-        document = openapi_document(
-            self.model.schema,
-            model_version=self.version,
-            max_rows=self.config.max_rows,
-            reject_extra_columns=self.config.reject_extra_columns,
-            auth=auth,
-            route_prefix=self.config.route_prefix,
-            metric=self.manifest.get("metric"),
+        self.answered = metrics.Counter(
+            "automl_answers",
+            description="Prediction requests answered, by model version and role (champion, canary).",
+            tag_keys=("model_version", "role"),  # type: ignore[arg-type]  # as above
         )
-        return json.dumps(document).encode(), swagger_page(document)
+
+    async def reconfigure(self, user_config: dict[str, Any]) -> None:
+        """Serve the models `user_config` names (a `Rollout`). Models already loaded are
+        kept; new ones load in a thread while the old ones go on answering, then all
+        are swapped at once, between two batches."""
+        rollout = Rollout(**user_config)
+        loaded = {m.directory: m for m in (self.champion, self.challenger) if m is not None}
+        auth = bool(self.token_sha256)
+
+        async def get(directory: str) -> ServedModel:
+            if directory in loaded:
+                return loaded[directory]
+            return await asyncio.to_thread(load_served, directory, self.config, auth=auth)
+
+        champion = await get(rollout.champion)
+        challenger = None if rollout.challenger is None else await get(rollout.challenger)
+        self.champion, self.challenger, self.rollout = champion, challenger, rollout
+        self._canary_credit = 0.0
+        logger.info("serving %s%s", champion.version,
+                    "" if challenger is None else f", {challenger.version} as {rollout.mode}")  # fmt: skip
+
+    def _served(self) -> ServedModel:
+        return cast(ServedModel, self.champion)  # set by reconfigure before any request
+
+    def _route(self) -> tuple[ServedModel, str]:
+        """The model that answers the next prediction request, and its role."""
+        rollout = self.rollout
+        if rollout is None or not rollout.splits:
+            return self._served(), "champion"
+        self._canary_credit += rollout.share
+        if self._canary_credit >= 1.0:
+            self._canary_credit -= 1.0
+            return cast(ServedModel, self.challenger), "canary"
+        return self._served(), "champion"
 
     # ---------------------------------------------------------------- middleware
     async def _guard(self, route: str, request: Request) -> tuple[str, Any]:
@@ -203,16 +230,17 @@ class ModelServer:
     @app.get("/healthz")
     async def healthz(self, request: Request) -> Response:
         async def handler(request_id: str, body: Any) -> dict[str, Any]:
-            return {"status": "ok", "model_version": self.version}
+            return {"status": "ok", "model_version": self._served().version}
 
         return await self._answer("/healthz", request, handler)
 
     @app.get("/metadata")
     async def metadata(self, request: Request) -> Response:
         async def handler(request_id: str, body: Any) -> dict[str, Any]:
-            m = self.manifest
+            served = self._served()
+            m = served.manifest
             return {
-                "model_version": self.version,
+                "model_version": served.version,
                 "task": m.get("task"),
                 "metric": m.get("metric"),
                 "cv_score": m.get("cv_score"),
@@ -221,6 +249,7 @@ class ModelServer:
                 "schema": [c for c in m["input_schema"]["columns"] if c["kind"] != "excluded"],
                 "members": m.get("members"),
                 "created_at": m.get("created_at"),
+                "rollout": self._rollout_summary(),
             }
 
         return await self._answer("/metadata", request, handler)
@@ -249,32 +278,53 @@ class ModelServer:
     @app.get("/openapi.json")
     async def openapi(self, request: Request) -> Response:
         async def handler(request_id: str, body: Any) -> Response:
-            return Response(self._openapi_json, media_type="application/json")
+            return Response(self._served().openapi_json, media_type="application/json")
 
         return await self._answer("/openapi.json", request, handler)
 
     @app.get("/docs")
     async def docs(self, request: Request) -> Response:
         async def handler(request_id: str, body: Any) -> Response:
-            return HTMLResponse(self._docs_html)
+            return HTMLResponse(self._served().docs_html)
 
         return await self._answer("/docs", request, handler)
 
     @app.get("/monitor")
     async def monitor(self, request: Request) -> Response:
         async def handler(request_id: str, body: Any) -> dict[str, Any]:
-            report = self.drift.report()
+            served = self._served()
+            report = served.drift.report()
             for name, value in report["feature_psi"].items():
                 if value is not None:
                     self.feature_drift.set(value, tags={"feature": name})
-            return {"model_version": self.version, **report}
+            result = {"model_version": served.version, **report, "rollout": self._rollout_summary()}
+            if self.challenger is not None:
+                result["challenger"] = {"model_version": self.challenger.version, **self.challenger.drift.report()}
+            return result
 
         return await self._answer("/monitor", request, handler)
 
+    def _rollout_summary(self) -> dict[str, Any] | None:
+        rollout, challenger = self.rollout, self.challenger
+        if rollout is None or challenger is None:
+            return None
+        summary: dict[str, Any] = {"mode": rollout.mode, "challenger": challenger.version}
+        if rollout.mode == "canary":
+            summary["share"] = rollout.share
+        else:
+            rows = challenger.shadow_rows
+            summary["shadow_rows"] = rows
+            if challenger.labels:  # the share of rows given the champion's label
+                summary["agreement"] = challenger.shadow_agreed / rows if rows else None
+            else:
+                summary["mean_abs_difference"] = challenger.shadow_difference / rows if rows else None
+        return summary
+
     # ---------------------------------------------------------------- work
     async def _predict_request(self, request_id: str, body: Any, predicted: Callable[[], None]) -> dict[str, Any]:
+        served, role = self._route()
         rows = checked_rows(
-            body, self.model.schema, max_rows=self.config.max_rows, reject_extra=self.config.reject_extra_columns
+            body, served.model.schema, max_rows=self.config.max_rows, reject_extra=self.config.reject_extra_columns
         )
         # One turn of the event loop first: requests that arrived together (read while the
         # last batch ran) must count each other before any of them decides it is alone.
@@ -282,7 +332,7 @@ class ModelServer:
         if self._in_flight == 1:
             # Alone: straight to the model. The batch queue's hops would cost a lone request
             # time and gain it nothing (batches run inline, so none is half-way through now).
-            result = self._predict_rows([rows])[0]
+            result = self._predict_rows([(served, rows)])[0]
         else:
             # Others are in flight: wait for them, up to the batch wait. Under load batches
             # fill up, and the per-call cost is paid once per batch. A batch is full once
@@ -294,17 +344,24 @@ class ModelServer:
             if limit != self._batch_limit:  # Serve's setter looks up the replica's config each call
                 self._batch_limit = limit
                 self._batch_settings.set_max_batch_size(limit)
-            result = await self._predict_batch(rows)
+            result = await self._predict_batch((served, rows))
         predicted()
         if isinstance(result, RequestError):
             raise result
         out, raw = result
-        out["model_version"] = self.version
+        out["model_version"] = served.version
+        self.recorder.inc(self.answered, 1, {"model_version": served.version, "role": role})
         if self.log is not None:
-            logged = logged_rows(rows, self.model.schema)  # no excluded column, hashed ones as hashes
-            self.log.append("predict", request_id, {"rows": logged, "predictions": out["predictions"]})
+            logged = logged_rows(rows, served.model.schema)  # no excluded column, hashed ones as hashes
+            self.log.append(
+                "predict",
+                request_id,
+                {"rows": logged, "predictions": out["predictions"], "model_version": served.version, "role": role},
+            )
+        if self.rollout is not None and self.rollout.shadows:
+            self._shadow(request_id, rows, out["predictions"])
         if self.hooks:
-            frame = pd.DataFrame.from_records(rows, columns=self.model.schema.features)
+            frame = pd.DataFrame.from_records(rows, columns=served.model.schema.features)
             for hook in self.hooks:
                 try:
                     hook.on_predict(request_id, frame, raw)
@@ -314,46 +371,60 @@ class ModelServer:
 
     # placeholders: each replica applies its config's values in __init__
     @serve.batch(max_batch_size=DEFAULT_MAX_BATCH_SIZE, batch_wait_timeout_s=DEFAULT_BATCH_WAIT_TIMEOUT_S)
-    async def _predict_batch(self, requests: list[list[dict[str, Any]]]) -> list[Prediction]:
-        """The rows of all requests that arrived together, predicted in one call."""
+    async def _predict_batch(self, requests: list[tuple[ServedModel, list[dict[str, Any]]]]) -> list[Prediction]:
+        """The rows of all requests that arrived together, predicted in one call per model."""
         return self._predict_rows(requests)
 
-    def _predict_rows(self, requests: list[list[dict[str, Any]]]) -> list[Prediction]:
+    def _predict_rows(self, requests: list[tuple[ServedModel, list[dict[str, Any]]]]) -> list[Prediction]:
         """Each request's prediction fields and raw output, from one model call for all of
         their rows: per-request work is what limits throughput, so the columns (arrays, not
         a frame), the answers' lists and the metrics are made once per batch. Inline, not
-        in a thread: the model call holds the GIL anyway, and the thread hop costs more."""
+        in a thread: the model call holds the GIL anyway, and the thread hop costs more.
+        Under a canary a batch holds requests for two models: one call each."""
         self.recorder.observe(self.batch_size, len(requests))
-        return self._predicted(requests)
+        first = requests[0][0]
+        if all(served is first for served, _ in requests):
+            return self._predicted(first, [rows for _, rows in requests])
+        answers: list[Prediction | None] = [None] * len(requests)
+        for served in {id(s): s for s, _ in requests}.values():
+            positions = [i for i, (s, _) in enumerate(requests) if s is served]
+            for i, answer in zip(positions, self._predicted(served, [requests[i][1] for i in positions]), strict=True):
+                answers[i] = answer
+        return cast(list[Prediction], answers)
 
-    def _predicted(self, requests: list[list[dict[str, Any]]]) -> list[Prediction]:
+    def _predicted(
+        self, served: ServedModel, requests: list[list[dict[str, Any]]], *, count: bool = True
+    ) -> list[Prediction]:
         rows = requests[0] if len(requests) == 1 else [row for request in requests for row in request]
-        X = feature_columns(rows, self.model.schema)  # validated rows; values that do not parse become missing
+        model = served.model
+        X = feature_columns(rows, model.schema)  # validated rows; values that do not parse become missing
         try:
             with np.errstate(all="ignore"):  # overflow is caught below, not warned about per request
-                raw = self.model.predict_features(X)
+                raw = model.predict_features(X)
             failure = None if np.isfinite(raw).all() else "not finite"
         except (ValueError, OverflowError, FloatingPointError) as exc:  # e.g. a scaled value became infinite
             failure = first_line(exc)
         if failure is not None:
             if len(requests) > 1:  # one request's values must not fail those batched with it
-                return [result for request in requests for result in self._predicted([request])]
+                return [result for request in requests for result in self._predicted(served, [request], count=count)]
             logger.warning("rows with no finite prediction (%s)", failure)
             return [RequestError(422, "the model gives no finite prediction for these rows "
                                  "(a value far outside the range seen in training?)")]  # fmt: skip
         probabilities: list[Any] | None = None
-        if self.model.classes is None:
+        if model.classes is None:
             predictions = raw.tolist()
-            self.recorder.inc(self.predicted, len(raw), {"label": "value"})
-            self.drift.update(X, raw)
+            if count:
+                self.recorder.inc(self.predicted, len(raw), {"label": "value"})
+            served.drift.update(X, raw)
         else:
             indices = np.argmax(raw, axis=1)
-            predictions = [self._labels[i] for i in indices.tolist()]
+            predictions = [served.labels[i] for i in indices.tolist()]
             probabilities = np.round(raw, _PROBABILITY_DECIMALS).tolist()
-            for index, count in enumerate(np.bincount(indices, minlength=len(self._labels)).tolist()):
-                if count:
-                    self.recorder.inc(self.predicted, count, self._label_tags[index])
-            self.drift.update(X, indices)
+            if count:
+                for index, n in enumerate(np.bincount(indices, minlength=len(served.labels)).tolist()):
+                    if n:
+                        self.recorder.inc(self.predicted, n, served.label_tags[index])
+            served.drift.update(X, indices)
         answers: list[Prediction] = []
         start = 0
         for request in requests:
@@ -363,8 +434,37 @@ class ModelServer:
             start = stop
         return answers
 
+    def _shadow(self, request_id: str, rows: list[dict[str, Any]], answered: list[Any]) -> None:
+        """Queue a request's rows for the shadow challenger; a task predicts the queue soon after."""
+        self._shadow_queue.append((request_id, rows, answered))
+        if self._shadow_task is None or self._shadow_task.done():
+            self._shadow_task = asyncio.get_running_loop().create_task(self._drain_shadow())
+
+    async def _drain_shadow(self) -> None:
+        await asyncio.sleep(_SHADOW_DELAY_S)
+        queued, self._shadow_queue = self._shadow_queue, []
+        challenger = self.challenger
+        if challenger is None or not queued:
+            return
+        try:
+            results = self._predicted(challenger, [rows for _, rows, _ in queued], count=False)
+        except Exception:  # the shadow never fails the champion's answers, already sent
+            logger.exception("shadow prediction failed")
+            return
+        for (request_id, _, answered), result in zip(queued, results, strict=True):
+            if isinstance(result, RequestError):
+                continue
+            predictions = result[0]["predictions"]
+            challenger.shadow_rows += len(predictions)
+            if challenger.labels:
+                challenger.shadow_agreed += sum(a == b for a, b in zip(predictions, answered, strict=True))
+            else:
+                challenger.shadow_difference += float(np.abs(np.subtract(predictions, answered)).sum())
+            if self.log is not None:
+                self.log.append("shadow", request_id, {"predictions": predictions, "model_version": challenger.version})
+
     async def _feedback_request(self, request_id: str, body: Any) -> dict[str, Any]:
-        items = checked_feedback(body, self.model.schema, max_records=self.config.max_rows)
+        items = checked_feedback(body, self._served().model.schema, max_records=self.config.max_rows)
         if self.log is not None:
             for item in items:
                 self.log.append("feedback", item["request_id"], {"actual": item["actual"]})
@@ -377,8 +477,9 @@ class ModelServer:
 
     def check_health(self) -> None:
         """Serve's health probe: the model still predicts a known-good row."""
-        if self.example is not None:
-            self.model.predict_raw(self.example)
+        served = self.champion
+        if served is not None and served.example is not None:
+            served.model.predict_raw(served.example)
 
     def __del__(self) -> None:
         # getattr: __init__ may have failed before either was made

@@ -90,3 +90,36 @@ class ServeConfig(BaseModel):
         elif os.environ.get(TOKEN_ENV):
             token = os.environ[TOKEN_ENV].strip()
         return hashlib.sha256(token.encode()).hexdigest() if token else None
+
+
+class Rollout(BaseModel):
+    """Which models a deployment serves, as its Serve `user_config`: a change reaches the
+    running replicas through `reconfigure`, which swaps models without restarting them.
+
+    `canary`: the challenger answers `share` of the requests (each replica routes by a
+    running credit, so the share is exact per replica, not a coin's). `shadow`: the
+    champion answers every request, and the challenger's answers to the same rows are
+    logged, never returned.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    champion: str
+    challenger: str | None = None
+    mode: Literal["canary", "shadow"] = "canary"
+    share: float = Field(default=0.0, ge=0, le=1, description="the challenger's share of requests (canary)")
+
+    @model_validator(mode="after")
+    def _needs_a_challenger(self) -> Rollout:
+        if self.challenger is None and (self.share > 0 or self.mode == "shadow"):
+            raise ValueError(f"a {self.mode} needs a challenger model")
+        return self
+
+    @property
+    def splits(self) -> bool:
+        """Whether any request goes to the challenger (a canary with a share)."""
+        return self.challenger is not None and self.mode == "canary" and self.share > 0
+
+    @property
+    def shadows(self) -> bool:
+        return self.challenger is not None and self.mode == "shadow"

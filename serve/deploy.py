@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import random
 import socket
@@ -11,9 +13,9 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from automl.artifacts.store import verify
-from automl.compat import haproxy_binary_found
+from automl.compat import haproxy_binary_found, pinned_version
 from automl.errors import ArtifactError, SpecError, first_line, validation_message
-from serve.config import ServeConfig
+from serve.config import Rollout, ServeConfig
 from serve.haproxy_binds import HOST_ENV
 
 #: the module a Ray started for HAProxy ingress preloads in its workers (`serve.haproxy_binds`)
@@ -115,14 +117,26 @@ def replica_logging(config: ServeConfig) -> dict[str, object]:
     return {"enable_access_log": config.access_log, "log_level": "INFO" if config.access_log else "WARNING"}
 
 
-def deploy(model_dir: str | Path, config: ServeConfig | None = None) -> str:
+def deploy(
+    model_dir: str | Path,
+    config: ServeConfig | None = None,
+    *,
+    challenger: str | Path | None = None,
+    mode: str = "canary",
+    share: float = 0.0,
+) -> str:
     """Serve `model_dir` on the running Ray; return the endpoint's base URL.
 
-    Redeploying under the same `config.name` rolls the replicas over to the new artifact
-    (Serve starts new replicas before it stops old ones).
+    With a `challenger`, a `canary` gives it `share` of the requests, and a `shadow`
+    has it answer every request's rows beside the champion, logged and not returned.
+
+    Redeploying under the same `config.name` with the same config and new models (a
+    promotion, a rollback, a canary's start or end) swaps the models in the running
+    replicas (`ModelServer.reconfigure`); with another config, Serve rolls the replicas
+    over (new ones start before old ones stop). Either way no request fails.
 
     Raises:
-        ArtifactError: the artifact is missing, incomplete or tampered with.
+        ArtifactError: an artifact is missing, incomplete or tampered with.
         SpecError: the serving configuration is invalid (for example an unreadable token file).
     """
     from ray import serve
@@ -135,26 +149,47 @@ def deploy(model_dir: str | Path, config: ServeConfig | None = None) -> str:
             f"ingress haproxy is chosen when Ray starts: set {HAPROXY_FLAG}=1 before ray.init or ray start "
             "(automl serve does this for the Ray it starts)"
         )
-    model_dir = Path(model_dir).resolve()
-    verify(model_dir)  # fail here, with one line, rather than in every replica
+    directories = [Path(d).resolve() for d in (model_dir, challenger) if d is not None]
+    for directory in directories:
+        verify(directory)  # fail here, with one line, rather than in every replica
+    try:
+        rollout = Rollout(
+            champion=str(directories[0]),
+            challenger=str(directories[1]) if challenger is not None else None,
+            mode=mode,  # type: ignore[arg-type]  # checked by the model
+            share=share,
+        )
+    except ValidationError as exc:
+        raise SpecError(validation_message(exc, "invalid rollout")) from None
     try:
         token = config.token_sha256()
     except ValueError as exc:
         raise SpecError(str(exc)) from None
     serve.start(http_options={"host": config.host, "port": config.port})
     # mypy keeps a decorated class's own type: @serve.deployment made ModelServer a Deployment
-    server = cast(serve.Deployment, ModelServer)
+    server = pinned_version(cast(serve.Deployment, ModelServer), _replica_version(config, token))
     application = server.options(
         name=config.name,
+        user_config=rollout.model_dump(),
         autoscaling_config=_autoscaling(config),
         max_ongoing_requests=config.max_ongoing_requests,
         max_queued_requests=config.max_queued_requests,
         ray_actor_options={"num_cpus": config.cpus_per_replica, "runtime_env": {"env_vars": REPLICA_ENV}},
         health_check_period_s=_HEALTH_CHECK_PERIOD_S,
         logging_config=replica_logging(config),
-    ).bind(str(model_dir), config.model_dump(), token)
+    ).bind(config.model_dump(), token)
     serve.run(application, name=config.name, route_prefix=config.route_prefix)
     return f"http://{config.host}:{config.port}{config.route_prefix.rstrip('/')}"
+
+
+def _replica_version(config: ServeConfig, token: str | None) -> str:
+    """What a replica is built from besides its models: the serving config, the token's
+    hash and the serving code. Replicas of one version take new models in place."""
+    import serve.app
+
+    code = Path(serve.app.__file__).read_bytes() + Path(__file__).read_bytes()
+    described = json.dumps({"config": config.model_dump(), "token": token}, sort_keys=True).encode()
+    return hashlib.sha256(described + code).hexdigest()[:16]
 
 
 def _autoscaling(config: ServeConfig) -> dict[str, Any]:

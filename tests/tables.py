@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +104,13 @@ REPORT_SECTIONS = (
     "fairness",
     "robustness",
 )
+
+
+def wait_for(condition, timeout: float = 120.0, interval: float = 0.25, what: str = "condition") -> None:
+    """Poll `condition` until it holds; fail after `timeout` seconds (generous: the machine is shared)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -192,6 +192,22 @@ def submit(spec_path: str | Path, address: str) -> str:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def submit_entrypoint(entrypoint: str, address: str, *, prefix: str, metadata: dict[str, str]) -> str:
+    """Submit a command line as a Ray job (no working directory: it runs where the
+    cluster's Python and files are, as `automl retrain` does); return its id.
+
+    Raises:
+        ClusterError: the cluster cannot be reached or refuses the job.
+    """
+    client = _client(address)
+    job_id = f"automl-{prefix}-{uuid.uuid4().hex[:8]}"
+    try:
+        client.submit_job(entrypoint=entrypoint, submission_id=job_id, metadata=metadata)
+    except RuntimeError as exc:
+        raise ClusterError(f"the cluster refused the job: {first_line(exc, ERROR_CHARS)}") from None
+    return job_id
+
+
 def status(job_id: str, address: str) -> tuple[str, str | None]:
     """The job's state (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED) and, when it failed, why."""
     client = _client(address)

@@ -27,7 +27,7 @@ from automl.job.registration import register_run
 from automl.job.run import run_job
 from automl.job.scoring import score_table
 from automl.monitoring.traffic import read_traffic
-from automl.registry import ModelRegistry, RegisteredVersion
+from automl.registry import BETTER_TAG, ModelRegistry, RegisteredVersion
 from automl.spec import JobSpec
 
 LAST_RETRAIN_TAG = "automl.last_retrain"
@@ -63,13 +63,16 @@ def retrain(
     log_dir: str | Path | None = None,
     output: str | Path | None = None,
     promote: bool = False,
+    canary: float | None = None,
     force: bool = False,
     cooldown_s: float = COOLDOWN_S,
     holdout_share: float = HOLDOUT_SHARE,
     time_budget_s: float | None = None,
     show_progress: bool = True,
 ) -> RetrainResult:
-    """Retrain `name`'s champion as described in the module's note.
+    """Retrain `name`'s champion as described in the module's note. A challenger better
+    on the held-out rows is promoted (`promote`), or else rolled out as a canary taking
+    `canary` of the requests (`automl serve NAME` follows it).
 
     Raises:
         SpecError: no such model, no job recorded for the champion, or within the cooldown.
@@ -110,9 +113,19 @@ def retrain(
         and challenger_score is not None
         and metric.is_better(challenger_score, champion_score)
     )
+    if champion_score is not None:  # `models promote` refuses a challenger found no better here
+        held = {BETTER_TAG: str(better).lower(), "automl.holdout_rows": str(len(held_out)),
+                "automl.holdout_champion": f"v{champion.version} {champion_score}",
+                "automl.holdout_challenger": str(challenger_score)}  # fmt: skip
+        for key, value in held.items():
+            registry.client.set_model_version_tag(name, str(challenger.version), key, value)
+        challenger = registry.version(name, challenger.version)
     if promote and better:
         challenger = registry.promote(name, challenger.version)
-    elif promote and champion_score is not None:
+    elif better and canary is not None:
+        registry.set_rollout(name, "canary", canary)
+        notes.append(f"v{challenger.version} takes {canary:.0%} of {name}'s requests as a canary")
+    elif (promote or canary is not None) and champion_score is not None:
         notes.append(f"the challenger is not better on the held-out rows: {name} v{champion.version} stays champion")
     return RetrainResult(
         challenger=challenger,

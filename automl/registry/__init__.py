@@ -1,5 +1,23 @@
 """The model registry (MLflow): named models, versions, champion and challenger aliases."""
 
-from automl.registry.store import CHALLENGER, CHAMPION, REGISTRY_ENV, ModelRegistry, RegisteredVersion
+from automl.registry.store import (
+    BETTER_TAG,
+    CHALLENGER,
+    CHAMPION,
+    REGISTRY_ENV,
+    ROLLOUT_MODES,
+    ModelRegistry,
+    RegisteredVersion,
+    RolloutPlan,
+)
 
-__all__ = ["CHALLENGER", "CHAMPION", "REGISTRY_ENV", "ModelRegistry", "RegisteredVersion"]
+__all__ = [
+    "BETTER_TAG",
+    "CHALLENGER",
+    "CHAMPION",
+    "REGISTRY_ENV",
+    "ROLLOUT_MODES",
+    "ModelRegistry",
+    "RegisteredVersion",
+    "RolloutPlan",
+]

@@ -34,6 +34,11 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 DIGEST_TAG = "automl.manifest_sha256"
 #: a registered model's tag: the champion versions before the current one, newest last
 HISTORY_TAG = "automl.champion_history"
+#: a registered model's tag: how its challenger is rolled out (`Rollout.as_dict()`)
+ROLLOUT_TAG = "automl.rollout"
+#: a version's tag set by a retrain: "true" when it beat the champion on held-out rows
+BETTER_TAG = "automl.holdout_better"
+ROLLOUT_MODES = ("off", "canary", "shadow")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
 
@@ -53,6 +58,26 @@ class RegisteredVersion:
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    """What a registered model's deployment serves: its champion and, while one is rolled
+    out, its challenger as a canary (a share of the requests) or a shadow."""
+
+    name: str
+    champion: int
+    champion_dir: Path
+    challenger: int | None = None
+    challenger_dir: Path | None = None
+    mode: str = "off"
+    share: float = 0.0
+
+    def describe(self) -> str:
+        if self.challenger is None or self.mode == "off":
+            return f"{self.name} v{self.champion}"
+        share = f" {self.share:.0%}" if self.mode == "canary" else ""
+        return f"{self.name} v{self.champion}, v{self.challenger} as {self.mode}{share}"
 
 
 def registry_location(location: str | None = None) -> str:
@@ -113,15 +138,27 @@ class ModelRegistry:
         version = int(created.version)
         alias = CHALLENGER if self._alias_version(name, CHAMPION) is not None else CHAMPION
         self.client.set_registered_model_alias(name, alias, str(version))
+        if alias == CHALLENGER:  # a rollout was of the challenger before this one
+            self.set_rollout(name, "off")
         return self.version(name, version)
 
-    def promote(self, name: str, version: int | None = None) -> RegisteredVersion:
+    def promote(self, name: str, version: int | None = None, *, force: bool = False) -> RegisteredVersion:
         """Make `version` (default: the challenger) the champion; the champion it replaces
-        is kept in the history that `rollback` reads."""
+        is kept in the history that `rollback` reads, and a rollout of it ends.
+
+        Raises:
+            SpecError: no such version; or a retrain found it no better than the champion
+                on held-out rows (unless `force`).
+        """
         target = version if version is not None else self._alias_version(name, CHALLENGER)
         if target is None:
             raise SpecError(f"{name}: no challenger to promote; name a version (automl models show {name})")
-        self.version(name, target)  # exists
+        entry = self.version(name, target)
+        if entry.tags.get(BETTER_TAG) == "false" and not force:
+            raise SpecError(
+                f"{name} v{target} was no better than the champion on the held-out rows of its retrain "
+                "(--force promotes it anyway)"
+            )
         current = self._alias_version(name, CHAMPION)
         if current == target:
             return self.version(name, target)
@@ -130,7 +167,47 @@ class ModelRegistry:
         self.client.set_registered_model_alias(name, CHAMPION, str(target))
         if self._alias_version(name, CHALLENGER) == target:
             self.client.delete_registered_model_alias(name, CHALLENGER)
+            self.set_rollout(name, "off")
         return self.version(name, target)
+
+    def set_rollout(self, name: str, mode: str, share: float = 0.0) -> None:
+        """Roll the challenger out as `mode` (`canary` with `share` of the requests,
+        `shadow`), or end its rollout (`off`). `automl serve NAME` follows it.
+
+        Raises:
+            SpecError: an unknown mode, a share outside (0, 1] for a canary, or no challenger.
+        """
+        if mode not in ROLLOUT_MODES:
+            raise SpecError(f"rollout mode {mode!r}: use one of {', '.join(ROLLOUT_MODES)}")
+        if mode == "canary" and not 0 < share <= 1:
+            raise SpecError(f"a canary's share must be in (0, 1], got {share}")
+        if mode != "off" and self._alias_version(name, CHALLENGER) is None:
+            raise SpecError(f"{name} has no challenger to roll out (retrain it, or register a version)")
+        value = {"mode": mode, "share": share if mode == "canary" else 0.0}
+        self.client.set_registered_model_tag(name, ROLLOUT_TAG, json.dumps(value))
+
+    def rollout_plan(self, name: str) -> RolloutPlan:
+        """What `automl serve NAME` serves now: the champion, and the challenger as its
+        rollout says (each directory checked against its registered digest).
+
+        Raises:
+            SpecError: no such model, or no champion.
+            ArtifactError: a version's files no longer match what was registered.
+        """
+        champion = self.version(name, CHAMPION)
+        plan = RolloutPlan(name, champion.version, self.model_dir(name, champion.version))
+        tags = self.client.get_registered_model(name).tags or {}
+        rollout = json.loads(tags.get(ROLLOUT_TAG, '{"mode": "off"}'))
+        challenger = self._alias_version(name, CHALLENGER)
+        if challenger is None or rollout.get("mode", "off") == "off" or challenger == champion.version:
+            return plan
+        return replace(
+            plan,
+            challenger=challenger,
+            challenger_dir=self.model_dir(name, challenger),
+            mode=str(rollout["mode"]),
+            share=float(rollout.get("share", 0.0)),
+        )
 
     def rollback(self, name: str) -> RegisteredVersion:
         """Make the champion before the current one the champion again."""
@@ -296,4 +373,14 @@ def _check_name(name: str) -> None:
         raise SpecError(f"model name {name!r}: use letters, digits, '_', '.' and '-' (at most 100), starting with one")
 
 
-__all__ = ["CHALLENGER", "CHAMPION", "REGISTRY_ENV", "ModelRegistry", "RegisteredVersion", "registry_location"]
+__all__ = [
+    "BETTER_TAG",
+    "CHALLENGER",
+    "CHAMPION",
+    "REGISTRY_ENV",
+    "ROLLOUT_MODES",
+    "ModelRegistry",
+    "RegisteredVersion",
+    "RolloutPlan",
+    "registry_location",
+]

@@ -3,6 +3,9 @@ real MLflow store, a log written by the serving log writer."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,7 +16,7 @@ from automl.errors import SpecError
 from automl.job.registration import register_run
 from automl.job.retraining import retrain
 from automl.job.run import run_job
-from automl.registry import ModelRegistry
+from automl.registry import BETTER_TAG, ModelRegistry
 from automl.spec import JobSpec
 from serve.request_log import RequestLog
 
@@ -56,22 +59,39 @@ def _log(directory, model, frame: pd.DataFrame, labels) -> None:
     log.flush()
 
 
-def test_a_better_challenger_is_promoted_and_rollback_restores_the_champion(champion, tmp_path):
+def test_a_watch_retrains_on_drift_promotes_the_better_challenger_and_rollback_restores_the_champion(
+    champion, tmp_path, capsys
+):
+    """`automl monitor NAME --watch --retrain --promote`: the drift trips the champion's
+    job's thresholds, the watcher starts `automl retrain` (a real process with its own
+    Ray), which trains, compares and promotes; a second check is held back by the cooldown."""
     root, location = champion
-    registry = ModelRegistry(str(tmp_path / "registry"))
+    registry_root = str(tmp_path / "registry")
+    registry = ModelRegistry(registry_root)
     first = register_run(registry, location, "drifty")
     model = load_model(registry.model_dir("drifty"))
     # live rows from x in [2, 6], where "yes" lies below x = 4: the champion, fitted on
     # x in [-2, 2], ranks them backwards
     moved = _table(400, np.random.default_rng(1), 2, 6, flipped=True)
     _log(tmp_path / "log", model, moved, moved["target"])
-    result = retrain(
-        registry, "drifty", log_dir=tmp_path / "log", output=tmp_path / "challenger", promote=True,
-        show_progress=False,
-    )  # fmt: skip
-    assert (result.added_rows, result.held_out_rows) == (280, 120)
-    assert result.challenger_score > result.champion_score
-    assert result.promoted and registry.version("drifty").version == result.challenger.version == 2
+    watch = ["monitor", "drifty", "--registry", registry_root, "--log-dir", str(tmp_path / "log"), "--watch",
+             "--max-checks", "1", "--retrain", "--promote", "--output", str(tmp_path / "watch")]  # fmt: skip
+    assert main(watch) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "400 rows, feature drift: x" in line and "retrain submitted: " in line, line
+    retrain_log = Path(line.rsplit("retrain submitted: ", 1)[1])
+    deadline = time.monotonic() + 600
+    while "champion: drifty" not in retrain_log.read_text() and time.monotonic() < deadline:
+        time.sleep(1)
+    output = retrain_log.read_text()
+    assert "280 logged row(s) added to training, 120 held out" in output, output
+    assert "champion: drifty v2 [champion]" in output and "(promoted)" in output, output
+    held = registry.version("drifty", 2).tags
+    assert held[BETTER_TAG] == "true"
+    assert float(held["automl.holdout_challenger"]) > float(held["automl.holdout_champion"].split()[1])
+    assert registry.version("drifty").version == 2
+    assert main(watch) == 0
+    assert "no retrain: a retrain was submitted or ran" in capsys.readouterr().out
     assert registry.rollback("drifty").version == first.version == 1
     with pytest.raises(SpecError, match="cooldown"):
         retrain(registry, "drifty", log_dir=tmp_path / "log", output=tmp_path / "again", show_progress=False)

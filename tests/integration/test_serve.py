@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import ray
 from ray import serve as ray_serve
-from tables import predict_in_subprocess
+from tables import predict_in_subprocess, wait_for
 
 from automl import AutoML
 from automl.artifacts.store import load_model, save_model
@@ -27,15 +27,6 @@ from serve import ServeConfig, deploy
 
 pytestmark = pytest.mark.usefixtures("ray_instance")
 TOKEN = "s3cret-token"
-
-
-def _wait_for(condition, timeout=120.0, interval=0.25, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -278,7 +269,7 @@ def test_concurrent_requests_batched_together_get_their_own_rows(server, models)
                 expected = model.predict(pd.DataFrame(rows))
                 assert answer.json()["predictions"] == expected.tolist()
             try:
-                _wait_for(batched_together, timeout=30, interval=1.0, what="a batch of several requests")
+                wait_for(batched_together, timeout=30, interval=1.0, what="a batch of several requests")
                 break
             except AssertionError:
                 continue
@@ -306,7 +297,7 @@ def test_prometheus_metrics_are_recorded(server):
         batches = [line for line in _metric_lines("automl_batch_size_count") if 'application="plain"' in line]
         return bool(ok and bad and labels and batches) and float(ok[0].rsplit(" ", 1)[1]) >= 1
 
-    _wait_for(recorded, timeout=120, interval=1.0, what="automl metrics in the Prometheus export")
+    wait_for(recorded, timeout=120, interval=1.0, what="automl metrics in the Prometheus export")
 
 
 def _replicas(app: str, deployment: str) -> int:
@@ -334,13 +325,13 @@ def test_autoscaling_up_under_load_and_back_down(server, models):
     for thread in threads:
         thread.start()
     try:
-        _wait_for(lambda: _replicas("scaling", "scaling") >= 2, timeout=120, what="a second replica")
+        wait_for(lambda: _replicas("scaling", "scaling") >= 2, timeout=120, what="a second replica")
     finally:
         stop.set()
         for thread in threads:
             thread.join()
     assert statuses and set(statuses) == {200}
-    _wait_for(lambda: _replicas("scaling", "scaling") == 1, timeout=180, what="scale down to one replica")
+    wait_for(lambda: _replicas("scaling", "scaling") == 1, timeout=180, what="scale down to one replica")
     ray_serve.delete("scaling")
 
 
@@ -348,7 +339,7 @@ def test_killed_replica_under_load_loses_no_request_with_retries(server, models)
     frame, client, common = server
     _, v1, _, _ = models
     deploy(v1, ServeConfig(name="resilient", route_prefix="/resilient", min_replicas=2, max_replicas=2, **common))
-    _wait_for(lambda: _replicas("resilient", "resilient") == 2, what="two replicas")
+    wait_for(lambda: _replicas("resilient", "resilient") == 2, what="two replicas")
     failures: list[str] = []
 
     def call(i: int) -> None:
@@ -372,12 +363,12 @@ def test_killed_replica_under_load_loses_no_request_with_retries(server, models)
     with ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(call, i) for i in range(120)]
         # the kill lands under load: once some requests are answered, most are still to come
-        _wait_for(lambda: sum(f.done() for f in futures) >= 8, interval=0.05, what="requests under way")
+        wait_for(lambda: sum(f.done() for f in futures) >= 8, interval=0.05, what="requests under way")
         ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]), no_restart=True)
         for future in futures:
             future.result()
     assert failures == []
-    _wait_for(lambda: _replicas("resilient", "resilient") == 2, what="the replica to be replaced")
+    wait_for(lambda: _replicas("resilient", "resilient") == 2, what="the replica to be replaced")
     ray_serve.delete("resilient")
 
 
@@ -398,7 +389,7 @@ def test_redeploying_a_new_version_rolls_without_failed_requests(server, models)
     thread.start()
     try:
         deploy(v2, ServeConfig(name="plain", route_prefix="/plain", **common))
-        _wait_for(lambda: client.get("/plain/metadata").json()["model_version"] != before, what="the new version")
+        wait_for(lambda: client.get("/plain/metadata").json()["model_version"] != before, what="the new version")
     finally:
         stop.set()
         thread.join()

@@ -241,3 +241,43 @@ def test_bad_submissions_exit_2_and_submit_nothing(cluster, token, tmp_path):
         assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1
     jobs = httpx.get(f"{cluster}/api/jobs/", headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
     assert not [j for j in jobs if str(j.get("submission_id", "")).startswith("automl-bad-")]
+
+
+def test_a_watch_submits_its_retrain_as_a_ray_job_on_the_cluster(cluster, token, tmp_path):
+    """The watcher submits `automl retrain` to the Jobs API; the job runs it on the cluster.
+    This model was registered without its job, so the retrain there stops at once and
+    says so: the job's outcome shows it ran the command the watcher sent."""
+    import numpy as np
+    import pandas as pd
+
+    from automl.artifacts import save_model
+    from automl.data import coerce_features, infer_schema
+    from automl.models import get_family
+    from automl.monitoring import feature_reference
+    from automl.pipeline.model import Member, TabularModel
+    from automl.pipeline.trial import build_pipeline
+    from automl.registry import ModelRegistry
+    from serve.request_log import RequestLog
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=400), "z": rng.normal(size=400)})
+    frame["target"] = np.where(frame["x"] > 0, "yes", "no")
+    schema = infer_schema(frame, "target")
+    X = coerce_features(frame, schema)
+    pipeline = build_pipeline(get_family("linear"), {"C": 1.0}, schema, 0, 1).fit(X, frame["target"] == "yes")
+    reference = {"features": feature_reference(X, {c.name: c.kind for c in schema.columns})}
+    model = TabularModel(schema, "roc_auc", [Member("t", "linear", {}, [pipeline])], reference=reference)
+    registry_root = str(tmp_path / "registry")
+    ModelRegistry(registry_root).register(save_model(model, tmp_path / "model"), "remote")
+    log = RequestLog(tmp_path / "log", max_rows=1000, max_files=10, flush_interval_s=3600)
+    for i, row in enumerate(frame.assign(x=frame["x"] + 1.0).drop(columns=["target"]).to_dict(orient="records")):
+        log.append("predict", f"r{i}", {"rows": [row], "predictions": ["yes"]})
+    log.flush()
+    watched = _cli(token, "monitor", "remote", "--registry", registry_root, "--log-dir", str(tmp_path / "log"),
+                   "--watch", "--max-checks", "1", "--retrain", "--address", cluster,
+                   "--output", str(tmp_path / "watch"))  # fmt: skip
+    assert watched.returncode == 0, watched.stderr
+    assert "feature drift: x" in watched.stdout and "retrain submitted: automl-retrain-remote-" in watched.stdout
+    job_id = watched.stdout.strip().rsplit("retrain submitted: ", 1)[1]
+    assert _wait_status(token, job_id, cluster, TERMINAL) == "FAILED"
+    assert "registered without its job" in _cli(token, "logs", job_id, "--address", cluster).stdout

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ from automl.errors import ArtifactError, SpecError
 from automl.models import get_family
 from automl.pipeline.model import Member, TabularModel
 from automl.pipeline.trial import build_pipeline
-from automl.registry import ModelRegistry
+from automl.registry import BETTER_TAG, ModelRegistry
 
 
 def _model(seed: int) -> tuple[TabularModel, pd.DataFrame]:
@@ -148,3 +149,47 @@ def test_the_models_command(runs, tmp_path, capsys):
     assert main(["models", "--registry", root, "show", "nope"]) == 2
     assert "no registered model 'nope'" in capsys.readouterr().err
     assert main(["models", "--registry", root, "register", str(runs[0][0]), "--name", "bad name!"]) == 2
+
+
+def test_a_rollout_plan_follows_rollout_promotion_and_a_new_challenger(runs, tmp_path, capsys):
+    root = str(tmp_path / "registry")
+    registry = ModelRegistry(root)
+    registry.register(runs[0][0] / "model", "churn")
+    with pytest.raises(SpecError, match="no challenger to roll out"):
+        registry.set_rollout("churn", "canary", 0.2)
+    registry.register(runs[1][0] / "model", "churn")
+    plan = registry.rollout_plan("churn")
+    assert (plan.champion, plan.challenger, plan.mode) == (1, None, "off")  # registered is not rolled out
+    for mode, share in (("canary", 0.0), ("canary", 1.5), ("blue-green", 0.1)):
+        with pytest.raises(SpecError):
+            registry.set_rollout("churn", mode, share)
+    assert main(["models", "--registry", root, "rollout", "churn", "--canary", "0.2"]) == 0
+    assert "serving: churn v1, v2 as canary 20%" in capsys.readouterr().out
+    plan = registry.rollout_plan("churn")
+    assert (plan.challenger, plan.mode, plan.share) == (2, "canary", 0.2)
+    assert plan.challenger_dir == registry.model_dir("churn", 2)
+    assert main(["models", "--registry", root, "rollout", "churn", "--shadow"]) == 0
+    assert registry.rollout_plan("churn").describe() == "churn v1, v2 as shadow"
+    registry.promote("churn")  # the challenger's rollout ends with its promotion
+    after = replace(plan, champion=2, champion_dir=plan.challenger_dir, challenger=None, challenger_dir=None)
+    assert registry.rollout_plan("churn") == replace(after, mode="off", share=0.0)
+    registry.rollback("churn")
+    registry.register(runs[1][0] / "model", "churn")  # v3, the challenger
+    registry.set_rollout("churn", "canary", 0.5)
+    registry.register(runs[0][0] / "model", "churn")  # v4: v3's canary is not carried over to it
+    assert registry.rollout_plan("churn").describe() == "churn v1"
+
+
+def test_a_challenger_a_retrain_found_no_better_is_promoted_only_when_forced(runs, tmp_path, capsys):
+    root = str(tmp_path / "registry")
+    registry = ModelRegistry(root)
+    registry.register(runs[0][0] / "model", "churn")
+    registry.register(runs[1][0] / "model", "churn")
+    registry.client.set_model_version_tag("churn", "2", BETTER_TAG, "false")  # as a retrain records it
+    with pytest.raises(SpecError, match="no better than the champion"):
+        registry.promote("churn")
+    assert main(["models", "--registry", root, "promote", "churn"]) == 2
+    assert "--force promotes it anyway" in capsys.readouterr().err
+    assert registry.version("churn").version == 1
+    assert main(["models", "--registry", root, "promote", "churn", "--force"]) == 0
+    assert registry.version("churn").version == 2

@@ -240,3 +240,24 @@ def test_auto_ingress_is_haproxy_for_a_ray_of_its_own_and_the_proxy_on_a_cluster
     env = ingress_environment(ServeConfig(ingress="haproxy", host="127.0.0.1"))
     assert env["RAY_SERVE_ENABLE_HA_PROXY"] == "1" and env["AUTOML_SERVE_HAPROXY_HOST"] == "127.0.0.1"
     assert ingress_environment(ServeConfig(ingress="proxy")) == {}
+
+
+def test_a_rollout_needs_a_challenger_for_a_canary_or_shadow_and_a_share_in_bounds():
+    from pydantic import ValidationError
+
+    from serve.config import Rollout
+
+    assert not Rollout(champion="a").splits and not Rollout(champion="a", challenger="b").splits
+    assert Rollout(champion="a", challenger="b", share=0.2).splits
+    assert Rollout(champion="a", challenger="b", mode="shadow").shadows
+    wrong = ({"share": 0.2}, {"mode": "shadow"}, {"challenger": "b", "share": 1.2}, {"challenger": "b", "mode": "ab"})
+    for bad in wrong:
+        with pytest.raises(ValidationError):
+            Rollout(champion="a", **bad)
+
+
+def test_serve_refuses_a_canary_without_a_challenger(tmp_path, capsys):
+    from automl.cli import main
+
+    assert main(["serve", str(tmp_path), "--canary", "0.2"]) == 2
+    assert "--canary and --shadow roll out a --challenger" in capsys.readouterr().err
