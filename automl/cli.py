@@ -40,18 +40,31 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     spec = spec_from_options(
         train=args.data, target=args.target, test=args.test, name=Path(args.data).stem, output=args.output, **options
     )
-    return _run(spec, args.output, quiet=args.quiet)
+    return _run(spec, args)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return _run(JobSpec.from_yaml(args.spec), args.output, quiet=args.quiet)
+    return _run(JobSpec.from_yaml(args.spec), args)
 
 
-def _run(spec: JobSpec, output: str | None, *, quiet: bool) -> int:
+def _run(spec: JobSpec, args: argparse.Namespace) -> int:
     from automl.job import run_job
 
+    registry = None
+    if args.register is not None:  # opened, and the name checked, before the search spends its budget
+        from automl.registry import ModelRegistry
+        from automl.registry.store import check_name
+
+        check_name(args.register)
+        registry = ModelRegistry(args.registry)
     budget = Budget(spec.budget.time_s, started=_STARTED)
-    return _print_result(*run_job(spec, output, show_progress=not quiet, budget=budget), quiet=quiet)
+    result, directory = run_job(spec, args.output, show_progress=not args.quiet, budget=budget)
+    code = _print_result(result, directory, quiet=args.quiet)
+    if registry is not None:
+        from automl.job.registration import register_run
+
+        print(f"registered: {_version_line(register_run(registry, directory, args.register))}")
+    return code
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
@@ -489,7 +502,13 @@ def _add_fit(commands: Commands) -> None:
     fit.add_argument("--test", metavar="DATA", help="held-out table to score the final model on")
     fit.add_argument("--output", metavar="DIR", help="run directory (default runs/<name>-<time>)")
     fit.add_argument("--quiet", action="store_true", help="no progress display")
+    _add_register(fit)
     fit.set_defaults(handler=_cmd_fit)
+
+
+def _add_register(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--register", metavar="NAME", help="log the run to MLflow and register its model as NAME")
+    command.add_argument("--registry", help="registry root or MLflow URI (default: $AUTOML_REGISTRY)")
 
 
 def _add_job_commands(commands: Commands) -> None:
@@ -497,6 +516,7 @@ def _add_job_commands(commands: Commands) -> None:
     run.add_argument("spec", help="job spec file")
     run.add_argument("--output", metavar="DIR", help="run directory (overrides the spec's output)")
     run.add_argument("--quiet", action="store_true", help="no progress display")
+    _add_register(run)
     run.set_defaults(handler=_cmd_run)
 
     resume = commands.add_parser("resume", help="finish a job whose search was interrupted")

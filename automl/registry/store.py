@@ -9,7 +9,8 @@ server or database instead. Each version records its manifest's digest
 (`artifacts.signing.manifest_digest`), and a version whose files no longer match it is
 refused when it is resolved, as an artifact whose signature does not match is.
 
-MLflow is imported only here, and only when a registry is opened.
+MLflow is imported only here and in `registry.pyfunc` (each version's `model` is an MLflow
+pyfunc model holding the artifact), and only when a registry is opened.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import logging
 import os
 import re
+import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,7 @@ class ModelRegistry:
 
         for name in ("mlflow", "alembic"):  # schema migrations and store set-up are not the user's news
             logging.getLogger(name).setLevel(logging.WARNING)
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         self.location = registry_location(location)
         if _SCHEME.match(self.location) and not self.location.startswith("file://"):
             self.uri, self.artifacts = self.location, None
@@ -124,7 +127,7 @@ class ModelRegistry:
             SpecError: a name MLflow would not take.
             ArtifactError: the model directory cannot be trusted.
         """
-        _check_name(name)
+        check_name(name)
         model_dir = Path(model_dir)
         manifest = verify(model_dir)
         digest = manifest_digest(manifest)
@@ -285,15 +288,16 @@ class ModelRegistry:
         downloaded once under the registry's cache."""
         if entry.run_id is None:
             raise ArtifactError(f"{entry.name} version {entry.version} has no run holding its files")
+        from automl.registry.pyfunc import artifact_in  # mlflow: only once a registry is read
+
         root = self._local_root(entry.run_id)
         if root is not None:
-            return root / "model"
+            return artifact_in(root / "model")
         cache = DEFAULT_ROOT.expanduser() / "cache" / entry.name / str(entry.version)  # a remote store's copies
         if not (cache / "model").is_dir():
-            os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
             uri = f"{self.client.get_run(entry.run_id).info.artifact_uri}/model"
             self._mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(cache), tracking_uri=self.uri)
-        return cache / "model"
+        return artifact_in(cache / "model")
 
     def _local_root(self, run_id: str) -> Path | None:
         """The run's artifact root when it is on a local file system, else None."""
@@ -324,7 +328,11 @@ class ModelRegistry:
             for key, value in metrics.items():
                 if value is not None:
                     self.client.log_metric(run_id, key, float(value))
-            self.client.log_artifacts(run_id, str(model_dir), artifact_path="model")
+            from automl.registry.pyfunc import save_pyfunc  # mlflow: only once a registry is written
+
+            with tempfile.TemporaryDirectory(prefix="automl-pyfunc-") as staging:
+                pyfunc = save_pyfunc(model_dir, Path(staging) / "model")
+                self.client.log_artifacts(run_id, str(pyfunc), artifact_path="model")
             for path in files:
                 if Path(path).is_file():
                     self.client.log_artifact(run_id, str(path))
@@ -368,7 +376,8 @@ class ModelRegistry:
         )
 
 
-def _check_name(name: str) -> None:
+def check_name(name: str) -> None:
+    """Raise SpecError for a name MLflow would not take."""
     if not _NAME.match(name):
         raise SpecError(f"model name {name!r}: use letters, digits, '_', '.' and '-' (at most 100), starting with one")
 

@@ -155,11 +155,13 @@ def test_cli_fit_on_an_existing_cluster(ray_instance, tmp_path):
     fit = subprocess.run(
         [*cli, "fit", str(tmp_path / "train.csv"), "--target", "target", "--max-trials", "4", "--cv-folds", "3",
          "--models", "linear,xgboost", "--test", str(tmp_path / "test.parquet"),
-         "--address", ray_instance, "--output", str(run_dir)],
+         "--address", ray_instance, "--output", str(run_dir),
+         "--register", "prices", "--registry", str(tmp_path / "registry")],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert fit.returncode == 0, fit.stderr
     assert f"run directory: {run_dir}" in fit.stdout
+    assert "registered: prices v1 [champion]" in fit.stdout  # logged to MLflow, its model registered
     summary = json.loads((run_dir / "summary.json").read_text())
     for key in ("task", "metric", "n_trials", "n_failed", "best_model", "best_cv_score", "ensemble_cv_score", "wall_s"):
         assert key in summary

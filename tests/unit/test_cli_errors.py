@@ -42,6 +42,10 @@ CASES = {
     "zero-budget": (["fit", "{table}", "--target", "target", "--time-budget", "0"], "must be positive"),
     "negative-trials": (["fit", "{table}", "--target", "target", "--max-trials", "-2"], "must be positive"),
     "missing-spec": (["run", "{tmp}/job.yaml"], "spec file not found"),
+    "bad-register-name": (
+        ["fit", "{table}", "--target", "target", "--register", "a name!", "--registry", "{tmp}/registry"],
+        "model name 'a name!'",
+    ),
     "resume-not-a-run": (["resume", "{tmp}"], "not a run directory of a job (no job.yaml)"),
     "output-is-a-file": (["fit", "{table}", "--target", "target", "--output", "{table}"], "is not a directory"),
     "missing-model": (["predict", "{tmp}/model", "{table}", "--output", "{tmp}/p.csv"], "model directory not found"),

@@ -193,3 +193,17 @@ def test_a_challenger_a_retrain_found_no_better_is_promoted_only_when_forced(run
     assert registry.version("churn").version == 1
     assert main(["models", "--registry", root, "promote", "churn", "--force"]) == 0
     assert registry.version("churn").version == 2
+
+
+def test_each_version_is_an_mlflow_pyfunc_model_that_mlflow_loads(runs, tmp_path, monkeypatch):
+    import mlflow.pyfunc
+
+    registry = ModelRegistry(str(tmp_path / "registry"))
+    (run0, model0, frame), _ = runs
+    registry.register(run0 / "model", "churn")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registry.uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", registry.uri)
+    loaded = mlflow.pyfunc.load_model("models:/churn@champion")
+    features = frame.drop(columns=["target"]).head(20)
+    pd.testing.assert_frame_equal(loaded.predict(features), model0.prediction_frame(features))
+    assert load_model(registry.model_dir("churn")).members[0].trial_id == "t0"  # our own loader finds it inside
