@@ -264,14 +264,24 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
 
 def _watch(args: argparse.Namespace, registry: Any, name: str, thresholds: Any) -> int:
     """Check `name`'s log every --interval seconds; on a trip, submit a retrain (--retrain)."""
-    from automl.job.monitor import monitor_model, parse_since
-    from automl.job.watching import check_and_retrain, retrain_command, start_local_retrain
     from automl.monitoring.gauges import MonitorGauges
 
+    if args.canary is not None and not 0 < args.canary <= 1:
+        raise SpecError(f"--canary: a share in (0, 1], got {args.canary}")
     gauges = MonitorGauges(name, args.metrics_port) if args.metrics_port is not None else None
     if gauges is not None:
         print(f"Prometheus gauges at http://127.0.0.1:{gauges.port}/metrics", flush=True)
     output = Path(args.output or f"runs/{name}-watch")
+    try:
+        return _watch_loop(args, registry, name, thresholds, output, gauges)
+    finally:
+        if gauges is not None:
+            gauges.close()
+
+
+def _watch_loop(args: argparse.Namespace, registry: Any, name: str, thresholds: Any, output: Path, gauges: Any) -> int:
+    from automl.job.monitor import monitor_model, parse_since
+    from automl.job.watching import check_and_retrain, retrain_command, start_local_retrain
 
     def submit() -> str:
         python = args.job_python or sys.executable

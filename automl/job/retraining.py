@@ -78,6 +78,8 @@ def retrain(
         SpecError: no such model, no job recorded for the champion, or within the cooldown.
         AutoMLError: anything the job itself refuses (its table gone, for one).
     """
+    if canary is not None and not 0 < canary <= 1:  # refused before the job, not after it
+        raise SpecError(f"--canary: a share in (0, 1], got {canary}")
     champion = registry.version(name)
     _check_cooldown(registry, name, cooldown_s, force)
     spec = _champion_spec(registry, champion)

@@ -181,6 +181,9 @@ def test_watch_submits_a_retrain_on_drift_once_per_cooldown(artifact, tmp_path, 
     assert later.submitted is not None and submitted == [1]
     assert main(["monitor", str(directory), "--log-dir", str(tmp_path / "log"), "--watch"]) == 2
     assert "--watch follows a registered model" in capsys.readouterr().err
+    assert main(["monitor", "churn", "--registry", root, "--log-dir", str(tmp_path / "log"), "--watch",
+                 "--retrain", "--canary", "1.5"]) == 2  # fmt: skip
+    assert "--canary: a share in (0, 1]" in capsys.readouterr().err
 
 
 def test_watch_gauges_are_served_in_prometheus_text(artifact, tmp_path):
