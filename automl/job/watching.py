@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +110,6 @@ class WatchCheck:
     reasons: list[str]
     submitted: str | None = None
     held_back: str | None = None
-    drifted: list[str] = field(default_factory=list)
 
 
 def check_and_retrain(
@@ -127,7 +126,7 @@ def check_and_retrain(
     after cannot submit twice)."""
     now = time.time() if now is None else now
     reasons = tripped(result, thresholds)
-    check = WatchCheck(now, result.report["rows"], reasons, drifted=list(result.report["drifted"]))
+    check = WatchCheck(now, result.report["rows"], reasons)
     if not reasons or submit is None:
         return check
     tags: dict[str, Any] = registry.client.get_registered_model(name).tags or {}
