@@ -488,4 +488,4 @@ class ModelServer:
             recorder.close()
         log: RequestLog | None = getattr(self, "log", None)
         if log is not None:
-            log.flush()
+            log.close()

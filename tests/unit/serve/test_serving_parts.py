@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from tables import wait_for
 
 from automl.data import coerce_features, infer_schema
 from automl.data.coercion import feature_columns
@@ -131,6 +132,20 @@ def test_request_log_bounds_all_replicas_together_and_writes_on_time(tmp_path):
     first.append("feedback", "later", {})
     written = set(pd.concat(pd.read_parquet(f) for f in tmp_path.glob("*.parquet"))["request_id"])
     assert {"late", "later"} <= written
+
+
+def test_a_quiet_request_log_writes_its_buffer_without_another_record(tmp_path):
+    log = RequestLog(tmp_path, max_rows=100, max_files=2, flush_interval_s=0.2)
+    try:
+        log.append("predict", "r0", {})
+        log.append("shadow", "r0", {})  # a burst, then nothing more comes
+
+        def kinds() -> list[str]:
+            return [kind for path in sorted(tmp_path.glob("*.parquet")) for kind in pd.read_parquet(path)["kind"]]
+
+        wait_for(lambda: kinds() == ["predict", "shadow"], what="the buffer written")
+    finally:
+        log.close()
 
 
 def test_request_log_write_failure_drops_records_and_keeps_going(tmp_path, caplog):
