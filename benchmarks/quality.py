@@ -225,6 +225,7 @@ def main() -> None:
         default="loo",
         help="ours: loo (the shipped portfolio rebuilt without the table), default, none, or a file",
     )
+    parser.add_argument("--models", help="ours: comma-separated model families to search (default: all)")
     args = parser.parse_args()
 
     manifest = json.loads((args.suite / "manifest.json").read_text())
@@ -250,7 +251,11 @@ def main() -> None:
                 )
                 if system == OURS:
                     portfolio = portfolio_for(args.portfolio, entry["name"], args.output)
-                    row = run_ours(entry, train_path, test, work, budget, args.seed, args.ensemble, portfolio)
+                    search = {"models": args.models.split(",")} if args.models else None
+                    row = run_ours(
+                        entry, train_path, test, work, budget, args.seed, args.ensemble, portfolio,
+                        search_options=search,
+                    )  # fmt: skip
                     row["portfolio"] = args.portfolio
                 else:
                     row = run_peer(system, entry, train_path, test_path, work, budget, args.peers_python)

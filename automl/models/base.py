@@ -89,6 +89,12 @@ class ModelFamily(ABC):
         model predicts with. Only families with `early_stopping` implement it."""
         raise NotImplementedError(f"{self.key} does not stop early")
 
+    def stopping_patience(self, estimator: Any) -> int:
+        """Rounds without a gain before `fit_early_stopping` stops: by default, more at a
+        small learning rate (`early_stopping_patience`)."""
+        rate = estimator.get_params().get("learning_rate")
+        return early_stopping_patience(float(rate or 0.1))
+
     def with_rounds(self, params: dict[str, Any], rounds: int) -> dict[str, Any]:
         """`params` for a fit of exactly `rounds` boosting rounds, without early stopping
         (a refit on all rows; the family's `make_estimator` reads the count)."""

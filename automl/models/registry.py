@@ -10,6 +10,7 @@ from automl.models.hist_gradient_boosting import HistGradientBoosting
 from automl.models.knn import KNearestNeighbors
 from automl.models.lightgbm import LightGBM
 from automl.models.linear import Linear
+from automl.models.mlp import NeuralNetwork
 from automl.models.random_forest import RandomForest
 from automl.models.xgboost import XGBoost
 
@@ -56,5 +57,6 @@ for _family in (
     RandomForest(),
     ExtraTrees(),
     KNearestNeighbors(),
+    NeuralNetwork(),
 ):
     register(_family)

@@ -33,7 +33,6 @@ from automl.models.base import (
     FitTimeout,
     ModelFamily,
     check_fit_time,
-    early_stopping_patience,
     fit_time_limit,
     round_time_limit,
     rounds_time_up,
@@ -242,10 +241,9 @@ def fit_pipeline(
     preprocess = pipeline[:-1]  # the same step objects: fitting it fits the pipeline's
     X_fit = preprocess.fit_transform(X.iloc[fit_rows], y[fit_rows])
     X_stop = preprocess.transform(X.iloc[stop_rows])
-    rate = pipeline.named_steps["model"].get_params().get("learning_rate")
-    patience = early_stopping_patience(float(rate or 0.1))
+    model = pipeline.named_steps["model"]
     return family.fit_early_stopping(
-        pipeline.named_steps["model"], X_fit, y[fit_rows], X_stop, y[stop_rows], patience=patience,
+        model, X_fit, y[fit_rows], X_stop, y[stop_rows], patience=family.stopping_patience(model),
         sample_weight=None if weights is None else weights[fit_rows],
     )  # fmt: skip
 

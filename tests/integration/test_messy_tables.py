@@ -67,8 +67,8 @@ def test_a_multiclass_table_with_a_rare_middle_class_trains_every_family():
     labels = np.where(x[:, 0] > 0, "high", "low").astype(object)
     labels[:3] = "mid"  # rarer than the five folds
     frame = pd.DataFrame(x, columns=["a", "b", "c"]).assign(target=labels)
-    models = ["xgboost", "lightgbm", "catboost", "linear", "knn"]
-    am = AutoML(max_trials=5, time_budget_s=None, models=models, portfolio="none", verbose=False)
+    models = ["xgboost", "lightgbm", "catboost", "linear", "knn", "mlp"]
+    am = AutoML(max_trials=6, time_budget_s=None, models=models, portfolio="none", verbose=False)
     am.fit(frame, target="target")
     board = am.leaderboard()
     assert am.summary["n_failed"] == 0, board["error"].dropna().tolist()

@@ -19,7 +19,9 @@ from automl.models.trees import FOREST_NODE_BUDGET, SMALL_TABLE_ROWS, leaves_per
 from automl.pipeline.trial import TrialData, evaluate_config
 from automl.search.space import default_points
 
-ALL = ["linear", "hist_gradient_boosting", "lightgbm", "xgboost", "catboost", "random_forest", "extra_trees", "knn"]
+ALL = [
+    "linear", "hist_gradient_boosting", "lightgbm", "xgboost", "catboost", "random_forest", "extra_trees", "knn", "mlp",
+]  # fmt: skip
 
 
 @pytest.fixture(autouse=True)

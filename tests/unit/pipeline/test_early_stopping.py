@@ -25,7 +25,10 @@ from automl.pipeline.trial import (
     join_config,
 )
 
-EARLY_STOPPING = ["lightgbm", "xgboost", "catboost"]
+EARLY_STOPPING = ["lightgbm", "xgboost", "catboost", "mlp"]
+# the fastest and a slow learning rate of each family's range (a network's are lower)
+FAST = {"mlp": {"learning_rate_init": 0.03}}
+SLOW = {"mlp": {"learning_rate_init": 1e-4}}
 
 
 @pytest.fixture(autouse=True)
@@ -78,7 +81,7 @@ def test_early_stopping_never_sees_a_validation_row(family):
 
 @pytest.mark.parametrize("family", EARLY_STOPPING)
 def test_the_best_round_count_is_recorded_per_fold_and_predicted_with(family):
-    outcome = evaluate_config(_config(family, learning_rate=0.3), _data())
+    outcome = evaluate_config(_config(family, **FAST.get(family, {"learning_rate": 0.3})), _data())
     assert outcome.ok, outcome.error
     assert len(outcome.rounds) == 3 and all(1 <= r < 10_000 for r in outcome.rounds)
 
@@ -86,7 +89,7 @@ def test_the_best_round_count_is_recorded_per_fold_and_predicted_with(family):
 @pytest.mark.parametrize("family", EARLY_STOPPING)
 def test_a_refit_takes_the_mean_of_the_folds_best_rounds(family):
     data = _data()
-    outcome = evaluate_config(_config(family, learning_rate=0.3), data)
+    outcome = evaluate_config(_config(family, **FAST.get(family, {"learning_rate": 0.3})), data)
     row = TrialRow.of("t.0", outcome)
     refit = refit_on_all_rows(row, data)
     model = refit.named_steps["model"]
@@ -96,6 +99,7 @@ def test_a_refit_takes_the_mean_of_the_folds_best_rounds(family):
         "lightgbm": lambda m: m.booster_.num_trees(),
         "xgboost": lambda m: m.get_booster().num_boosted_rounds(),
         "catboost": lambda m: m.tree_count_,
+        "mlp": lambda m: m.epochs_,
     }[family](model)
     assert trees == expected
 
@@ -105,7 +109,7 @@ def test_the_round_clock_ends_a_fit_with_its_rounds_so_far(family):
     """Past its round clock a fit stops adding rounds but keeps a model (the fit clock,
     by contrast, throws the fit away)."""
     data = _data()
-    config = _config(family, learning_rate=0.01)  # patience 200: only the clock stops it early
+    config = _config(family, **SLOW.get(family, {"learning_rate": 0.01}))  # only the clock stops it early
     free = evaluate_config(config, data)
     with round_time_limit(time.time() - 1):
         train, valid = data.folds.splits[0]

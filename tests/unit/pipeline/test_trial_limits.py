@@ -96,6 +96,7 @@ SLOW = {
     ),
     "random_forest": ({"n_estimators": 5000, "max_features": 1.0, "min_samples_leaf": 1}, 0.3),
     "extra_trees": ({"n_estimators": 5000, "max_features": 1.0, "min_samples_leaf": 1}, 0.3),
+    "mlp": ({"n_estimators": 5000, "width": 512, "layers": 3, "batch_size": 32}, 0.3),
     "linear": (get_family("linear").default_params(3000, "binary"), 1e-6),
     "knn": (get_family("knn").default_params(3000, "binary"), 1e-6),
 }
@@ -125,8 +126,13 @@ def test_a_slow_configuration_is_stopped_inside_its_first_fold(family, holdout):
 def test_a_slow_boosting_configuration_ends_its_folds_on_the_round_clock(family, holdout):
     """Within a 3 s limit it fits every fold, each with the rounds its share of the time
     allowed (far fewer than the 10,000 it could take), rather than being stopped."""
-    params = {"lightgbm": {"num_leaves": 64}, "xgboost": {"max_depth": 6}, "catboost": {"depth": 6}}[family]
-    config = join_config(family, {**get_family(family).default_params(3000, "binary"), **params, "learning_rate": 0.01})
+    params = {
+        "lightgbm": {"num_leaves": 64, "learning_rate": 0.01},
+        "xgboost": {"max_depth": 6, "learning_rate": 0.01},
+        "catboost": {"depth": 6, "learning_rate": 0.01},
+        "mlp": {"width": 512, "learning_rate_init": 1e-4},
+    }[family]
+    config = join_config(family, {**get_family(family).default_params(3000, "binary"), **params})
     outcome = evaluate_config(config, _data(3000, holdout, max_trial_s=3.0))
     assert outcome.ok, outcome.error
     assert len(outcome.rounds) == (1 if holdout else 4) and max(outcome.rounds) < 10_000
@@ -143,7 +149,7 @@ def test_the_sooner_limit_names_the_reason(holdout):
 
 
 @pytest.mark.parametrize(
-    "family", ["lightgbm", "xgboost", "catboost", "hist_gradient_boosting", "random_forest", "extra_trees"]
+    "family", ["lightgbm", "xgboost", "catboost", "hist_gradient_boosting", "random_forest", "extra_trees", "mlp"]
 )
 def test_the_clock_stops_a_fit_from_inside(family):
     # the deadline is 0.3 s ahead as the fit starts: only a check inside the fit can stop it
