@@ -89,6 +89,10 @@ def fit_flaml(train: pd.DataFrame, test: pd.DataFrame, target: str, task: str, m
     from flaml import AutoML
 
     automl = AutoML()
+    # LightGBM refuses feature names with JSON's special characters (spambase's "char_freq_;"):
+    # the same columns under plain names
+    names = {column: f"f{i}" for i, column in enumerate(train.columns.drop(target))}
+    train, test = train.rename(columns=names), test.rename(columns=names)
     X, y = train.drop(columns=[target]), train[target]
     flaml_task = "regression" if task == "regression" else "classification"
     automl.fit(X, y, task=flaml_task, time_budget=budget, metric=metric, n_jobs=CPUS, verbose=0, seed=0)

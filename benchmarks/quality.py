@@ -39,6 +39,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from automl.artifacts import load_model  # noqa: E402
 
 LOWER_IS_BETTER = {"log_loss", "rmse", "mae"}
+#: a peer's process is stopped after budget x this + PEER_TIMEOUT_S: FLAML's last refit
+#: (a CatBoost on all rows) once took 714 s of a 60 s budget, and a sitting must end
+PEER_TIMEOUT_FACTOR = 4
+PEER_TIMEOUT_S = 120
 
 
 def split(frame: pd.DataFrame, target: str, task: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -137,13 +141,18 @@ def run_peer(
     out.unlink(missing_ok=True)
     args = [entry["target"], entry["task"], entry["metric"], str(budget), str(out)]
     started = time.monotonic()
-    done = subprocess.run(
-        [str(python), str(Path(__file__).with_name("peers.py")), system, str(train_path), str(test_path), *args],
-        capture_output=True,
-        text=True,
-    )
-    wall = time.monotonic() - started
     row = {"system": system, "dataset": entry["name"], "metric": entry["metric"], "budget_s": budget}
+    try:
+        done = subprocess.run(
+            [str(python), str(Path(__file__).with_name("peers.py")), system, str(train_path), str(test_path), *args],
+            capture_output=True,
+            text=True,
+            timeout=PEER_TIMEOUT_FACTOR * budget + PEER_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:  # the run was killed: its overrun is the result
+        wall = round(time.monotonic() - started, 1)
+        return {**row, "error": f"stopped after {wall:.0f} s", "wall_s": wall}
+    wall = time.monotonic() - started
     if out.is_file():
         row.update(json.loads(out.read_text()))
     else:
