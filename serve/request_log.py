@@ -29,12 +29,12 @@ _REPLICA_HEX = 6
 class RequestLog:
     """Buffers records and writes them as Parquet files of at most `max_rows` rows each.
 
-    A buffer is written once full, or `flush_interval_s` after the last write, by the next
-    record or by a thread of its own when no record comes (a replica that goes quiet after
-    a burst still writes it): a replica that is killed loses at most that much. The directory keeps the
-    newest files that hold `max_rows * max_files` rows in all, whichever replica wrote
-    them: replicas come and go with autoscaling and redeploys, and their files are bounded
-    together. A write that fails (disk full, directory gone) is logged and its records
+    A buffer is written once full, or `flush_interval_s` after the last write: by the next
+    record, or by a thread of its own when no record comes (a replica that goes quiet after
+    a burst still writes it). A replica that is killed loses at most that much. The
+    directory keeps the newest files that hold `max_rows * max_files` rows in all,
+    whichever replica wrote them: replicas come and go with autoscaling and redeploys, and
+    their files are bounded together. A write that fails (disk full, directory gone) is logged and its records
     dropped; serving goes on.
     """
 

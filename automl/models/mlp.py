@@ -29,8 +29,9 @@ from automl.models.base import (
 DEFAULT_EPOCHS = 60
 #: the most epochs an early-stopping fit may take; the stopping rows end it long before
 EPOCH_CAP = 500
-#: epochs without a gain on the stopping rows before a fit stops: Adam's validation loss is
-#: noisy from one epoch to the next, so a few more than a booster's rounds would be
+#: epochs without a gain on the stopping rows before a fit stops: an epoch, a pass over
+#: every row, moves a network further than a boosting round moves a booster (whose
+#: patience is 20-200 rounds), but Adam's validation loss is noisy from epoch to epoch
 PATIENCE = 12
 #: the smallest probability a stopping row's class is scored with (log loss stays finite)
 _EPSILON = 1e-12
