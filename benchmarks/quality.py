@@ -236,6 +236,7 @@ def main() -> None:
     )
     parser.add_argument("--models", help="ours: comma-separated model families to search (default: all)")
     args = parser.parse_args()
+    search = {"models": args.models.split(",")} if args.models else None
 
     manifest = json.loads((args.suite / "manifest.json").read_text())
     wanted = set(args.datasets.split(",")) if args.datasets else None
@@ -260,7 +261,6 @@ def main() -> None:
                 )
                 if system == OURS:
                     portfolio = portfolio_for(args.portfolio, entry["name"], args.output)
-                    search = {"models": args.models.split(",")} if args.models else None
                     row = run_ours(
                         entry, train_path, test, work, budget, args.seed, args.ensemble, portfolio,
                         search_options=search,
