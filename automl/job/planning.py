@@ -45,7 +45,7 @@ def plan_budget(budget: Budget, prepared: Prepared, spec: JobSpec, test_rows: in
     # and with no time to start the search, the fallback is fitted here instead
     budget.require(
         floor_s + ENSEMBLE_MIN_S + finish_s,
-        f"{budget.elapsed():.1f}s spent so far starting Ray and reading the data, about {floor_s:.1f}s for the "
+        f"{budget.elapsed():.1f}s spent so far starting up and reading the data, about {floor_s:.1f}s for the "
         f"cheapest model ({family}) on {len(prepared.data.folds)} fold(s), {ENSEMBLE_MIN_S + finish_s:.1f}s for "
         "the ensemble and saving",
     )
@@ -134,11 +134,15 @@ def _fitted_rows(folds: Folds) -> int:
     return sum(len(train) + len(valid) for train, valid in folds.splits)
 
 
-def search_concurrency(spec: JobSpec) -> int:
-    """Trials at once by CPUs alone: the job's share of the running Ray's CPUs."""
-    import ray
+def search_concurrency(spec: JobSpec, local_cpus: int | None = None) -> int:
+    """Trials at once by CPUs alone: the job's share of the running Ray's CPUs, or of
+    `local_cpus`, those of the local instance the job is about to start."""
+    if local_cpus is not None:
+        cpus = float(local_cpus)
+    else:
+        import ray
 
-    cpus = float(ray.cluster_resources().get("CPU", 1))
+        cpus = float(ray.cluster_resources().get("CPU", 1))
     if spec.resources.max_cpus is not None:
         cpus = min(cpus, spec.resources.max_cpus)
     return max(1, int(cpus // spec.resources.cpus_per_trial))

@@ -1,7 +1,10 @@
 """One AutoML job as named steps, each timed by the job's `Budget`:
 
-prepare -> ray_start -> fallback_timing -> (plan) -> search -> repeats -> ensemble -> evaluate
+prepare -> fallback_timing -> (plan) -> search (ray_start) -> repeats -> ensemble -> evaluate
 -> finish.
+
+A new local Ray starts inside the search, while the driver fits the first configurations;
+a running Ray or a cluster is joined before `fallback_timing`.
 
 The CLI, the Python API and Ray Jobs all come through here, so a job behaves the same
 however it was started. Everything a user can get wrong is checked in `prepare`, before
@@ -39,7 +42,7 @@ from automl.job.planning import (
 from automl.job.preparation import Prepared, choose_floor, prepare
 from automl.job.repeats import repeat_best, reserve_repeats
 from automl.job.scoring import score_table
-from automl.job.session import WORKER_PRELOAD, ray_session
+from automl.job.session import WORKER_PRELOAD, new_local_cpus, ray_session
 from automl.job.summary import RunSummary, summarize
 from automl.pipeline.model import TabularModel
 from automl.spec import JobSpec
@@ -93,13 +96,22 @@ def fit_table(
     with budget.step("prepare"):
         prepared = prepare(frame, spec, test)
     with contextlib.ExitStack() as ray_context:
-        with budget.step("ray_start"):
-            ray_context.enter_context(ray_session(spec.resources.address, preload=WORKER_PRELOAD))
+
+        def start_ray() -> None:
+            with budget.step("ray_start"):
+                ray_context.enter_context(ray_session(spec.resources.address, preload=WORKER_PRELOAD))
+
+        # A new local Ray takes seconds to start (5-7 s on 2 CPUs): the search starts it
+        # while the driver fits its first configurations. A running Ray or a cluster is
+        # joined first, as only it knows its CPUs.
+        local_cpus = new_local_cpus(spec.resources.address)
+        if local_cpus is None:
+            start_ray()
         with budget.step("fallback_timing"):
             choose_floor(prepared, spec.budget.time_s)
             holdout_when_folds_do_not_fit(
                 budget, prepared, spec, test_rows, journaled_splits(journal if resume else None),
-                concurrency=search_concurrency(spec),
+                concurrency=search_concurrency(spec, local_cpus),
             )  # fmt: skip
         plan_budget(budget, prepared, spec, test_rows)
         reserve_repeats(budget, len(prepared.data.folds))
@@ -109,8 +121,11 @@ def fit_table(
             reserve_second_layer(budget, len(prepared.data.folds))
         if before_search is not None:
             before_search()
-        with budget.step("search"):
-            search = _search(prepared, spec, budget, show_progress=show_progress, journal=journal, resume=resume)
+        with budget.step("search"):  # its time includes Ray's start when the search started it
+            search = _search(
+                prepared, spec, budget, show_progress=show_progress, journal=journal, resume=resume,
+                start_ray=None if local_cpus is None else start_ray,
+            )  # fmt: skip
         try:
             with budget.step("repeats"):
                 repeated = _repeats(search, prepared, spec, budget)
@@ -128,12 +143,19 @@ def fit_table(
 
 
 def _search(
-    prepared: Prepared, spec: JobSpec, budget: Budget, *, show_progress: bool, journal: str | None, resume: bool
+    prepared: Prepared,
+    spec: JobSpec,
+    budget: Budget,
+    *,
+    show_progress: bool,
+    journal: str | None,
+    resume: bool,
+    start_ray: Callable[[], None] | None,
 ) -> SearchResult:
     from automl.search.runner import run_search  # Ray Tune and Optuna: imported when a search runs
 
     settings = search_settings(spec, prepared, budget, show_progress=show_progress, journal=journal, resume=resume)
-    return run_search(prepared.data, settings)
+    return run_search(prepared.data, settings, start_ray=start_ray)
 
 
 def _repeats(search: SearchResult, prepared: Prepared, spec: JobSpec, budget: Budget) -> dict[str, Repeated]:

@@ -18,6 +18,21 @@ from automl.errors import SpecError, first_line
 WORKER_PRELOAD = ("automl.search.worker",)
 
 
+def new_local_cpus(address: str | None = None, num_cpus: int | None = None) -> int | None:
+    """The CPUs of the local instance `ray_session(address, num_cpus)` would start; None
+    when it would use the running Ray or join a cluster (whose CPUs only Ray knows)."""
+    import ray
+
+    if ray.is_initialized() or not _starts_local(address):
+        return None
+    return num_cpus or os.cpu_count() or 1
+
+
+def _starts_local(address: str | None) -> bool:
+    # in a Ray job (RAY_ADDRESS set), join its cluster
+    return address == "local" or (address is None and not os.environ.get("RAY_ADDRESS"))
+
+
 @contextlib.contextmanager
 def ray_session(
     address: str | None = None, num_cpus: int | None = None, preload: tuple[str, ...] = ()
@@ -34,7 +49,7 @@ def ray_session(
         yield
         return
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
-    if address == "local" or (address is None and not os.environ.get("RAY_ADDRESS")):  # in a Ray job: join its cluster
+    if _starts_local(address):
         kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
         if preload:
             kwargs["_system_config"] = {"preload_python_modules": list(preload)}

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -39,7 +39,7 @@ from automl.search.space import ConditionalSpace, quiet_optuna
 from automl.search.store import TrialStore
 from automl.search.strategies import FallbackCounter, Strategy, get_strategy
 from automl.search.tuner import run_tuner
-from automl.search.warm_start import WarmStart, driver_points
+from automl.search.warm_start import WarmStart, driver_points, while_ray_starts
 from automl.search.worker import SearchTrainable, pin_threads
 
 #: with less of the time budget left than this, a resumed search starts no Tune trials:
@@ -162,15 +162,22 @@ class SearchResult:
         return [r for r in self.rows if r.status is TrialStatus.DONE]
 
 
-def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tune.Callback] = ()) -> SearchResult:
+def run_search(
+    data: TrialData,
+    settings: SearchSettings,
+    callbacks: Sequence[tune.Callback] = (),
+    start_ray: Callable[[], None] | None = None,
+) -> SearchResult:
     """Search model families and hyperparameters on `data` with Ray Tune + Optuna.
 
-    Ray must already be initialised (see `automl.job.ray_session`).
+    Ray must be initialised (see `automl.job.ray_session`), or `start_ray` starts it: it
+    is called once the driver has begun its first configurations, which go on meanwhile.
 
     Args:
         data: the job's data, folds and families (put into the object store once).
         settings: strategy, limits and resources.
         callbacks: more Tune callbacks (monitoring hooks), called after the progress monitor.
+        start_ray: starts Ray, when it is not running yet.
     """
     started = time.monotonic()
     strategy = get_strategy(settings.strategy)
@@ -179,13 +186,25 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
     budget = _apply_limits(data, settings, restored.elapsed_s)
     journal.start(_journal_meta(data, settings, budget), resume=settings.resume)
     left = None if settings.max_trials is None else settings.max_trials - len(restored.outcomes)
-    store = _start_store(data, settings, journal, restored.elapsed_s)
+    searching = (left is None or left > 0) and (budget is None or budget > MIN_SEARCH_BUDGET_S)
+    starting = remaining_defaults(_first_points(data, settings), restored) if settings.start_points else []
+    pace = settings.prior_pace
+    # a trial count is Tune's to keep: the driver's configurations would be more
+    warm = driver_points(starting, pace, budget, settings.floor_config) if searching and left is None else []
+    extra = [] if start_ray is None else while_ray_starts(starting, pace, budget, warm, settings.max_trial_share)
+    warm_start = WarmStart(warm, data, extra).start()
     ledger = TrialLedger(restored.outcomes)
     sampler = FallbackCounter(strategy.make_sampler(settings.seed))
+    store: ActorHandle[TrialStore] | None = None
     try:
+        if start_ray is not None:
+            start_ray()
+        store = _start_store(data, settings, journal, restored.elapsed_s)
+        taken = warm_start.attach(store)
         resources = _trial_resources(settings)
         concurrency = _concurrency(settings, resources, left)
-        if (left is None or left > 0) and (budget is None or budget > MIN_SEARCH_BUDGET_S):
+        tune_s = None if budget is None or data.deadline is None else data.deadline - time.time()
+        if searching and (tune_s is None or tune_s > MIN_SEARCH_BUDGET_S):
             monitor = SearchMonitor(
                 ledger,
                 get_metric(data.metric),
@@ -193,38 +212,32 @@ def run_search(data: TrialData, settings: SearchSettings, callbacks: Sequence[tu
                 max_trials=settings.max_trials,
                 show=settings.show_progress,
             )
-            starting = remaining_defaults(_first_points(data, settings), restored) if settings.start_points else []
-            # a trial count is Tune's to keep: the driver's configurations would be more
-            warm = (
-                [] if left is not None else driver_points(starting, settings.prior_pace, budget, settings.floor_config)
-            )
-            warm_start = WarmStart(warm, data, store).start()
-            try:
-                with quiet_optuna():
-                    searcher = _searcher(
-                        data, settings, restored, concurrency, [p for p in starting if p not in warm], sampler, strategy
-                    )
-                    trainable = tune.with_resources(
-                        tune.with_parameters(SearchTrainable(uuid.uuid4().hex[:8]), data=data, store=store), resources
-                    )
-                    mode, folds = get_metric(data.metric).mode, len(data.folds)
-                    scheduler = None if strategy.scheduler is None else strategy.scheduler("score", mode, folds)
-                    run_tuner(
-                        trainable,
-                        searcher,
-                        [monitor, *callbacks],
-                        budget_s=budget,
-                        concurrency=concurrency,
-                        max_retries=settings.max_retries,
-                        scheduler=scheduler,
-                    )
-            finally:
-                for trial_id, outcome in warm_start.finish().items():
-                    ledger.add(trial_id, outcome)
+            with quiet_optuna():
+                searcher = _searcher(
+                    data, settings, restored, concurrency, [p for p in starting if p not in taken], sampler, strategy
+                )
+                trainable = tune.with_resources(
+                    tune.with_parameters(SearchTrainable(uuid.uuid4().hex[:8]), data=data, store=store), resources
+                )
+                mode, folds = get_metric(data.metric).mode, len(data.folds)
+                scheduler = None if strategy.scheduler is None else strategy.scheduler("score", mode, folds)
+                run_tuner(
+                    trainable,
+                    searcher,
+                    [monitor, *callbacks],
+                    budget_s=tune_s,
+                    concurrency=concurrency,
+                    max_retries=settings.max_retries,
+                    scheduler=scheduler,
+                )
+        for trial_id, outcome in warm_start.finish().items():
+            ledger.add(trial_id, outcome)
         ledger.end()  # batches still running were stopped by the budget (Tune may not say so)
         fold_models = _collect(ledger, store, data, settings, scratch)
     except BaseException:
-        _end_store(store, scratch)
+        warm_start.finish()  # its fits end by the deadline; the store must outlive them
+        if store is not None:
+            _end_store(store, scratch)
         raise
     first = None if ledger.first_done_at is None else ledger.first_done_at - started
     return SearchResult(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -103,14 +105,23 @@ def test_failing_and_crashing_trials_are_isolated():
     assert am.predict(frame.head(5)).shape == (5,)
 
 
-def test_time_budget_ends_the_search(tmp_path):
-    frame = make_mixed_table(n_rows=400, seed=3)
-    budget = 12
-    am = AutoML(time_budget_s=budget, cv_folds=3, verbose=False).fit(frame, target="target")
-    summary = am.summary
-    assert summary["max_trials"] is None
-    assert summary["n_trials"] >= 3
-    assert summary["wall_s"] <= budget + 20  # the contract: budget + 20 s, loosely
+def test_a_time_budget_ends_the_search_of_a_command_that_starts_its_own_ray(tmp_path):
+    """`automl fit --address local` starts a new Ray inside the search, while the driver
+    fits the first configurations; the budget's account says so."""
+    make_mixed_table(n_rows=400, seed=3).to_parquet(tmp_path / "train.parquet")
+    fit = subprocess.run(
+        [sys.executable, "-m", "automl.cli", "fit", str(tmp_path / "train.parquet"), "--target", "target",
+         "--time-budget", "12", "--cv-folds", "3", "--address", "local", "--output", str(tmp_path / "run"), "--quiet"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert fit.returncode == 0, fit.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["max_trials"] is None and summary["n_trials"] >= 3
+    steps = summary["budget"]["steps_s"]
+    assert list(steps)[:3] == ["prepare", "fallback_timing", "ray_start"]  # Ray's start came after the planning
+    assert 0 < steps["ray_start"] < steps["search"]  # ... within the search
+    board = trials_of(pd.read_csv(tmp_path / "run" / "leaderboard.csv"))
+    assert board["trial_id"].str.startswith("driver-").any()
 
 
 @pytest.mark.parametrize("strategy", ["random", "qmc", "cmaes"])
@@ -298,5 +309,43 @@ def test_the_driver_evaluates_the_first_configurations_while_tune_starts():
         assert len(result.succeeded) > len(driver)  # Tune's trials ran beside them
         best = max(driver, key=lambda r: r.outcome.score)
         assert best.trial_id in result.fold_models
+    finally:
+        result.close()
+
+
+def test_until_ray_is_up_the_driver_goes_on_with_points_it_would_leave_to_tune(tmp_path):
+    """A search that starts Ray itself: the driver fits the fallback, then goes on with a
+    point too costly for its share once Ray is up, and hands its outcomes to the store
+    once it exists; Tune leaves that point out."""
+    from automl.models import get_family
+    from automl.pipeline.trial import join_config
+    from automl.search.journal import SearchJournal
+    from automl.search.runner import SearchSettings, run_search
+    from automl.search.warm_start import driver_points
+
+    data = small_trial_data(("linear", "extra_trees"), n_rows=150)
+    floor = join_config("linear", get_family("linear").default_params(150, "binary"))
+    trees = join_config("extra_trees", get_family("extra_trees").default_params(150, "binary"))
+    pace = {"linear": 0.2, "extra_trees": 4.0}  # within a trial's most (0.4 of 10 s), beyond a quarter
+    assert driver_points([floor, trees], pace, 10.0, floor) == [floor]  # with Ray up, Tune's to run
+    journal = str(tmp_path / "journal")
+    settings = SearchSettings(
+        time_budget_s=10.0, floor_config=floor, prior_pace=pace, show_progress=False, journal=journal
+    )
+
+    def start_ray() -> None:  # Ray is running: "starting" it lasts until the driver is done
+        deadline = time.monotonic() + 120
+        while any(t.name == "automl-warm-start" for t in threading.enumerate()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    result = run_search(data, settings, start_ray=start_ray)
+    try:
+        driver = [r for r in result.rows if r.trial_id.startswith("driver-")]
+        assert [join_config(r.family, r.params) for r in driver] == [floor, trees]
+        assert all(r.status.value == "done" for r in driver)
+        configs = [json.dumps(join_config(r.family, r.params), sort_keys=True) for r in result.rows]
+        assert configs.count(json.dumps(trees, sort_keys=True)) == 1
+        assert {r.trial_id for r in driver} <= set(SearchJournal(journal).load().outcomes)  # the store took them
+        assert len(result.succeeded) > len(driver)  # Tune's trials ran after
     finally:
         result.close()
